@@ -1,0 +1,16 @@
+"""fastbp: fast feed-forward neural networks on CPUs (Numba kernels, one parameter arena)."""
+from . import _jit  # noqa: F401  (configures Numba before anything imports it)
+from ._jit import get_num_threads, set_num_threads
+from .layers import (ELU, GELU, BatchNorm1d, Dropout, Identity, LeakyReLU, Linear, ReLU, Sigmoid, SiLU,
+                     Softplus, Tanh)
+from .losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss
+from .model import MLP, Sequential, load
+from . import optim, data  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Sequential", "MLP", "load", "Linear", "BatchNorm1d", "Dropout", "Identity", "ReLU", "LeakyReLU", "ELU", "GELU", "SiLU",
+    "Sigmoid", "Tanh", "Softplus", "MSELoss", "L1Loss", "HuberLoss", "CrossEntropyLoss",
+    "BCEWithLogitsLoss", "optim", "data", "set_num_threads", "get_num_threads",
+]

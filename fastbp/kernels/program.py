@@ -1,0 +1,269 @@
+"""Runs a model's layer program: forward, backward, a whole training step, an epoch.
+
+A layer program is an int64 table, one row per op (columns ``C_*``), and a
+float table of per-op constants (columns ``K_*``).  Every activation lives in
+one flat workspace ``ws``: a slot at per-sample offset ``s`` holds ``cap``
+rows of ``width`` values starting at ``s * cap``, so a batch of ``rows <= cap``
+samples uses the first rows of each slot.  ``layout`` names the special slots
+(``L_*``).  ``state`` holds model state that is not trained (BatchNorm's running
+statistics and its last batch statistics).
+
+With the program, the parameter arena, the workspace and the batch, a training
+step is one compiled call: no Python between layers, no allocation.
+"""
+from .._jit import jit
+from . import activations, dropout, gemm, losses, norm, optim, reductions
+from .codes import BCE_WITH_LOGITS, CROSS_ENTROPY, IDENTITY
+
+# op codes
+OP_DENSE = 0       # Z = X Wᵀ + b,             A = σ(Z)
+OP_ACT = 1         # A = σ(X)                  (Z is X itself)
+OP_BATCHNORM = 2   # H = (X − μ)/σ, Z = γH + β, A = σ(Z)
+OP_DROPOUT = 3     # A = X ⊙ mask / (1 − p)    (mask from seed, step, op)
+
+# program columns: op, activation, widths, parameter offsets, workspace slots, state offset, flags
+C_OP, C_ACT, C_IN, C_OUT, C_W, C_B, C_X, C_Z, C_A, C_H, C_S, C_FLAGS = range(12)
+N_COLS = 12
+FLAG_TRACK_RUNNING = 1
+
+# constant columns
+K_ALPHA, K_EPS, K_MOMENTUM, K_P = range(4)
+N_CONSTS = 4
+
+# layout entries
+L_INPUT, L_OUTPUT, L_GRAD0, L_GRAD1, L_WIDTH = range(5)
+N_LAYOUT = 5
+
+# dropout streams: one per (step, op)
+MAX_OPS = 1 << 12
+
+
+@jit
+def slab(ws, slot, cap, rows, width):
+    """Rows ``[0, rows)`` of a workspace slot as a C-contiguous (rows, width) array."""
+    start = slot * cap
+    return ws[start:start + rows * width].reshape(rows, width)
+
+
+@jit
+def _vec(buf, offset, n):
+    """``buf[offset:offset+n]``, or an empty view when ``offset < 0``."""
+    if offset < 0:
+        return buf[0:0]
+    return buf[offset:offset + n]
+
+
+@jit
+def _bn_state(prog, state, i, n):
+    """(running_mean, running_var, batch_mean, batch_invstd) of BatchNorm op ``i``."""
+    s = prog[i, C_S]
+    if prog[i, C_FLAGS] & FLAG_TRACK_RUNNING:
+        rm = state[s:s + n]
+        rv = state[s + n:s + 2 * n]
+    else:
+        rm = state[0:0]
+        rv = state[0:0]
+    return rm, rv, state[s + 2 * n:s + 3 * n], state[s + 3 * n:s + 4 * n]
+
+
+@jit
+def forward_ops(prog, consts, params, state, ws, cap, rows, work, training, update_running, seed, step,
+                first, stop):
+    """Run ops ``[first, stop)`` on ``rows`` samples whose input is already in place.
+
+    ``training`` selects batch statistics and dropout; ``update_running`` lets
+    BatchNorm update its running statistics (off when recomputing a segment).
+    """
+    for i in range(first, stop):
+        op = prog[i, C_OP]
+        n_in = prog[i, C_IN]
+        n_out = prog[i, C_OUT]
+        X = slab(ws, prog[i, C_X], cap, rows, n_in)
+        Z = slab(ws, prog[i, C_Z], cap, rows, n_out)
+        A = slab(ws, prog[i, C_A], cap, rows, n_out)
+        bias = params[0:0]
+        if op == OP_DENSE:
+            w = prog[i, C_W]
+            gemm.matmul_nt(X, params[w:w + n_out * n_in].reshape(n_out, n_in), work, Z)
+            bias = _vec(params, prog[i, C_B], n_out)
+        elif op == OP_BATCHNORM:
+            gamma = _vec(params, prog[i, C_W], n_out)
+            beta = _vec(params, prog[i, C_B], n_out)
+            rm, rv, mean, invstd = _bn_state(prog, state, i, n_out)
+            eps = consts[i, K_EPS]
+            if training or rm.shape[0] == 0:
+                H = slab(ws, prog[i, C_H], cap, rows, n_out)
+                norm.batchnorm_forward_train(X, gamma, beta, eps, consts[i, K_MOMENTUM], rm, rv,
+                                             training and update_running, mean, invstd, H, Z)
+            else:
+                norm.batchnorm_forward_eval(X, gamma, beta, eps, rm, rv, Z)
+        elif op == OP_DROPOUT:
+            if training:
+                dropout.dropout_forward(X, consts[i, K_P], seed, step * MAX_OPS + i, A)
+            else:
+                A[...] = X
+            continue
+        activations.bias_act_forward(Z, bias, prog[i, C_ACT], consts[i, K_ALPHA], A)
+
+
+@jit
+def backward_ops(prog, consts, params, grads, state, ws, cap, rows, work, need_dx, seed, step,
+                 first, stop, g_cur, g_next):
+    """Backpropagate through ops ``[first, stop)`` in reverse; ∂L/∂(output of op stop−1) is in slot ``g_cur``.
+
+    δ = g ⊙ σ'(z); ∂W = δᵀ a; ∂b = Σ δ; g ← δ W.  Overwrites the gradients of
+    these ops; returns the (current, spare) gradient slots.  The input gradient
+    of op 0 is computed only when ``need_dx``.
+    """
+    for i in range(stop - 1, first - 1, -1):
+        op = prog[i, C_OP]
+        n_in = prog[i, C_IN]
+        n_out = prog[i, C_OUT]
+        act = prog[i, C_ACT]
+        G = slab(ws, g_cur, cap, rows, n_out)
+        if act != IDENTITY:
+            Z = slab(ws, prog[i, C_Z], cap, rows, n_out)
+            A = slab(ws, prog[i, C_A], cap, rows, n_out)
+            activations.act_backward(G, Z, A, act, consts[i, K_ALPHA], G)
+        if op == OP_DENSE:
+            w = prog[i, C_W]
+            b = prog[i, C_B]
+            X = slab(ws, prog[i, C_X], cap, rows, n_in)
+            gemm.matmul_tn(G, X, work, grads[w:w + n_out * n_in].reshape(n_out, n_in))
+            if b >= 0:
+                reductions.column_sums(G, grads[b:b + n_out])
+            if i > 0 or need_dx:
+                W = params[w:w + n_out * n_in].reshape(n_out, n_in)
+                gemm.matmul_nn(G, W, work, slab(ws, g_next, cap, rows, n_in))
+                g_cur, g_next = g_next, g_cur
+        elif op == OP_BATCHNORM:
+            H = slab(ws, prog[i, C_H], cap, rows, n_out)
+            rm, rv, mean, invstd = _bn_state(prog, state, i, n_out)
+            norm.batchnorm_backward(G, H, _vec(params, prog[i, C_W], n_out), invstd,
+                                    _vec(grads, prog[i, C_W], n_out), _vec(grads, prog[i, C_B], n_out), G)
+        elif op == OP_DROPOUT:
+            dropout.dropout_backward(G, consts[i, K_P], seed, step * MAX_OPS + i, G)
+    return g_cur, g_next
+
+
+@jit
+def forward(prog, consts, params, state, ws, cap, rows, work, training, seed, step, segments):
+    """Run the whole program, segment after segment (``segments`` holds the op boundaries).
+
+    With checkpointing, segments share scratch slots, so afterwards only segment
+    boundaries (and the last segment) are still in the workspace.
+    """
+    for k in range(segments.shape[0] - 1):
+        forward_ops(prog, consts, params, state, ws, cap, rows, work, training, True, seed, step,
+                    segments[k], segments[k + 1])
+
+
+@jit
+def backward(prog, consts, params, grads, state, ws, cap, rows, layout, work, need_dx, seed, step, segments):
+    """Backpropagate ∂L/∂output (in slot ``layout[L_GRAD0]``) through every op.
+
+    Every segment but the last is first recomputed from its stored input, with
+    the same dropout masks and batch statistics and without updating running
+    statistics, so the gradients are bitwise those of an unsegmented run.
+    Overwrites every gradient; returns the slot that holds ∂L/∂input (valid
+    when ``need_dx``).
+    """
+    g_cur = layout[L_GRAD0]
+    g_next = layout[L_GRAD1]
+    last = segments.shape[0] - 2
+    for k in range(last, -1, -1):
+        if k < last:
+            forward_ops(prog, consts, params, state, ws, cap, rows, work, True, False, seed, step,
+                        segments[k], segments[k + 1])
+        g_cur, g_next = backward_ops(prog, consts, params, grads, state, ws, cap, rows, work, need_dx, seed,
+                                     step, segments[k], segments[k + 1], g_cur, g_next)
+    return g_cur
+
+
+@jit
+def train_step(prog, consts, params, grads, state, ws, cap, rows, layout, work, segments, seed, step,
+               loss_code, loss_param, T, labels, opt_code, opt_state, hyper, opt_step):
+    """Forward, loss, backward and optimizer update of one batch; returns the mean loss."""
+    forward(prog, consts, params, state, ws, cap, rows, work, True, seed, step, segments)
+    n_out = layout[L_WIDTH]
+    P = slab(ws, layout[L_OUTPUT], cap, rows, n_out)
+    dP = slab(ws, layout[L_GRAD0], cap, rows, n_out)
+    loss = losses.loss_value_and_grad(loss_code, P, T, labels, loss_param, dP)
+    metric = metric_sum(loss_code, P, T, labels)
+    backward(prog, consts, params, grads, state, ws, cap, rows, layout, work, False, seed, step, segments)
+    optim.optimizer_step(opt_code, params, grads, opt_state, hyper, opt_step)
+    return loss, metric
+
+
+@jit
+def metric_sum(loss_code, P, T, labels):
+    """Sum over the batch of fit's metric: correct predictions (classification) or |error| (regression)."""
+    total = 0.0
+    if loss_code == CROSS_ENTROPY:
+        for i in range(P.shape[0]):
+            best = 0
+            for j in range(1, P.shape[1]):
+                if P[i, j] > P[i, best]:
+                    best = j
+            total += best == labels[i]
+    elif loss_code == BCE_WITH_LOGITS:
+        for i in range(P.shape[0]):
+            for j in range(P.shape[1]):
+                total += (P[i, j] > 0) == (T[i, j] > 0.5)
+    else:
+        for i in range(P.shape[0]):
+            for j in range(P.shape[1]):
+                total += abs(P[i, j] - T[i, j])
+    return total
+
+
+@jit
+def gather_rows(src, order, start, stop, out):
+    """out[i] = src[order[start + i]] for the rows of one batch."""
+    for i in range(stop - start):
+        r = order[start + i]
+        for j in range(src.shape[1]):
+            out[i, j] = src[r, j]
+
+
+@jit
+def train_epoch(prog, consts, params, grads, state, ws, cap, layout, work, segments, seed, step0,
+                X, T, labels, order, batch_size, loss_code, loss_param,
+                opt_code, opt_state, hyper, opt_step0, T_batch, labels_batch, batch_losses, batch_metrics):
+    """Every batch of one epoch (``order`` is the shuffled row index).
+
+    Each batch's mean loss goes to ``batch_losses`` and its metric sum (see
+    ``metric_sum``, computed before the update) to ``batch_metrics``.
+
+    Batch ``k`` runs as model step ``step0 + k`` and optimizer step ``opt_step0 + k + 1``.
+    """
+    n = order.shape[0]
+    n_in = X.shape[1]
+    for k in range(batch_losses.shape[0]):
+        start = k * batch_size
+        stop = min(n, start + batch_size)
+        rows = stop - start
+        gather_rows(X, order, start, stop, slab(ws, layout[L_INPUT], cap, rows, n_in))
+        if labels.shape[0] > 0:
+            for i in range(rows):
+                labels_batch[i] = labels[order[start + i]]
+            Tb = T_batch[:0]
+        else:
+            gather_rows(T, order, start, stop, T_batch)
+            Tb = T_batch[:rows]
+        batch_losses[k], batch_metrics[k] = train_step(prog, consts, params, grads, state, ws, cap, rows, layout, work,
+                                     segments, seed, step0 + k, loss_code, loss_param, Tb, labels_batch[:rows],
+                                     opt_code, opt_state, hyper, opt_step0 + k + 1)
+
+
+@jit
+def predict(prog, consts, params, state, ws, cap, layout, work, segments, X, out):
+    """Eval-mode forward pass over all rows of X in chunks of ``cap``; outputs into ``out``."""
+    n = X.shape[0]
+    n_in = X.shape[1]
+    n_out = out.shape[1]
+    for start in range(0, n, cap):
+        rows = min(cap, n - start)
+        slab(ws, layout[L_INPUT], cap, rows, n_in)[...] = X[start:start + rows]
+        forward(prog, consts, params, state, ws, cap, rows, work, False, 0, 0, segments)
+        out[start:start + rows] = slab(ws, layout[L_OUTPUT], cap, rows, n_out)

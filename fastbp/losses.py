@@ -1,0 +1,130 @@
+"""Loss functions: ``loss(pred, target) -> (mean loss as float, ∂loss/∂pred)`` in one pass.
+
+Semantics and defaults follow torch.nn (reduction="mean").  The value and the
+gradient come from one Numba kernel (``fastbp.kernels.losses``); the fused
+training step calls the same kernel through ``code`` and ``param``.
+"""
+import numpy as np
+
+from .kernels import codes
+from .kernels.losses import loss_value_and_grad
+from .validation import FLOAT_DTYPES, as_labels, as_matrix, check_float, strict_matrix
+
+_NO_LABELS = np.zeros(0, dtype=np.int64)
+
+
+class Loss:
+    """Base class.  Subclasses set ``code`` and, where they have one, ``param``."""
+
+    code = -1
+    param = 0.0
+    #: the per-epoch metric ``fit`` reports beside the loss
+    metric = "mae"
+
+    def __call__(self, pred, target):
+        if not isinstance(pred, np.ndarray):
+            raise TypeError(f"pred must be a numpy.ndarray, got {type(pred).__name__}")
+        if pred.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"pred must have dtype float32 or float64, got {pred.dtype}")
+        strict_matrix("pred", pred, pred.dtype, None)
+        T, labels = self.prepare_target(target, pred.shape[1], pred.dtype, n_rows=pred.shape[0], strict=True)
+        grad = np.empty_like(pred)
+        value = loss_value_and_grad(self.code, pred, T, labels, pred.dtype.type(self.param), grad)
+        return float(value), grad
+
+    def prepare_target(self, target, n_out, dtype, n_rows=None, strict=False):
+        """Targets as the kernel wants them: ``(T, labels)``; one of the two is empty."""
+        if strict and not isinstance(target, np.ndarray):
+            raise TypeError(f"target must be a numpy.ndarray, got {type(target).__name__}")
+        if strict and target.dtype.kind == "f" and target.dtype != dtype:
+            raise TypeError(f"target must have dtype {np.dtype(dtype).name} like pred, got {target.dtype}")
+        T = as_matrix("target", target, dtype, n_out)
+        if n_rows is not None and T.shape[0] != n_rows:
+            raise ValueError(f"target has {T.shape[0]} rows but pred has {n_rows}")
+        return T, _NO_LABELS
+
+    def config(self):
+        return {"type": type(self).__name__}
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class MSELoss(Loss):
+    """mean((pred − target)²)."""
+
+    code = codes.MSE
+
+
+class L1Loss(Loss):
+    """mean(|pred − target|); the gradient at 0 is 0, as in torch."""
+
+    code = codes.L1
+
+
+class HuberLoss(Loss):
+    """0.5·d² where |d| < delta, else delta·(|d| − 0.5·delta); mean over elements."""
+
+    code = codes.HUBER
+
+    def __init__(self, delta=1.0):
+        self.param = check_float("delta", delta, low=0.0, low_open=True)
+
+    @property
+    def delta(self):
+        return self.param
+
+    def config(self):
+        return {"type": "HuberLoss", "delta": self.param}
+
+
+class BCEWithLogitsLoss(Loss):
+    """Sigmoid + binary cross-entropy on logits (numerically stable); targets in [0, 1]."""
+
+    code = codes.BCE_WITH_LOGITS
+    metric = "accuracy"
+
+    def prepare_target(self, target, n_out, dtype, n_rows=None, strict=False):
+        T, labels = super().prepare_target(target, n_out, dtype, n_rows, strict)
+        if T.min() < 0 or T.max() > 1:
+            raise ValueError("target of BCEWithLogitsLoss must lie in [0, 1]")
+        return T, labels
+
+
+class CrossEntropyLoss(Loss):
+    """Softmax cross-entropy over logits (B, C) with integer labels (B,), mean over the batch.
+
+    Args:
+        label_smoothing: ε in [0, 1]; the target becomes (1 − ε)·onehot + ε/C (torch semantics).
+    """
+
+    code = codes.CROSS_ENTROPY
+    metric = "accuracy"
+
+    def __init__(self, label_smoothing=0.0):
+        self.param = check_float("label_smoothing", label_smoothing, low=0.0, high=1.0)
+
+    @property
+    def label_smoothing(self):
+        return self.param
+
+    def prepare_target(self, target, n_out, dtype, n_rows=None, strict=False):
+        labels = as_labels("target", target, n_out, n_rows=n_rows, strict=strict)
+        return np.zeros((0, 0), dtype=dtype), labels
+
+    def config(self):
+        return {"type": "CrossEntropyLoss", "label_smoothing": self.param}
+
+
+LOSSES = {cls.__name__: cls for cls in (MSELoss, L1Loss, HuberLoss, BCEWithLogitsLoss, CrossEntropyLoss)}
+LOSS_NAMES = {"mse": MSELoss, "l1": L1Loss, "huber": HuberLoss, "bce": BCEWithLogitsLoss,
+              "cross_entropy": CrossEntropyLoss}
+
+
+def get_loss(loss):
+    """A Loss instance from an instance or a short name (``"cross_entropy"``, ``"mse"``, ...)."""
+    if isinstance(loss, Loss):
+        return loss
+    if isinstance(loss, str) and loss in LOSS_NAMES:
+        return LOSS_NAMES[loss]()
+    raise ValueError(f"loss must be a fastbp loss or one of {sorted(LOSS_NAMES)}, got {loss!r}")

@@ -1,0 +1,423 @@
+"""Sequential and MLP: describe a network, own its buffers, run it through the kernels.
+
+The Python objects never execute layers themselves.  ``Sequential`` compiles
+its layers into a layer program (``fastbp.kernels.program``) once; forward,
+backward, a training step, an epoch and predict are each one compiled call
+over the program, the parameter arena and a preallocated workspace.
+"""
+import numpy as np
+
+from . import io
+from .arena import ParameterArena
+from .kernels import codes, gemm
+from .kernels import program as P
+from .layers import Activation, BatchNorm1d, Dropout, Linear, Module, activation_from_name
+from .losses import CrossEntropyLoss, Loss, get_loss
+from .metrics import History
+from .validation import (as_matrix, check_dtype, check_positive_int, same_rows, strict_matrix)
+
+
+class Sequential:
+    """A stack of layers run in order, with every parameter in one arena.
+
+    Args:
+        *layers: ``fb.Linear`` and activation modules.  An activation right after a
+            Linear is fused into it (one kernel for bias + activation).
+        dtype: ``np.float32`` (default) or ``np.float64``.
+        seed: seeds initialization and, unless ``fit`` gets its own, shuffling.
+
+    ``model.backward`` *overwrites* every gradient (it does not accumulate):
+    one forward, one backward, one optimizer step.
+
+    Example:
+        >>> model = fb.Sequential(fb.Linear(64, 32), fb.ReLU(), fb.Linear(32, 10), seed=0)
+        >>> logits = model.predict(X)
+    """
+
+    def __init__(self, *layers, dtype=np.float32, seed=None):
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        if not layers:
+            raise ValueError("Sequential needs at least one layer")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(f"layers[{i}] must be a fastbp layer, got {type(layer).__name__}")
+        if not any(isinstance(layer, Linear) for layer in layers):
+            raise ValueError("Sequential needs at least one Linear layer")
+        self.layers = list(layers)
+        self.dtype = check_dtype(dtype)
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+        self.training = True
+        self.arena = ParameterArena(self.dtype)
+        self.state = ParameterArena(self.dtype)     # BatchNorm statistics: model state, not trained
+        width = next(layer.in_features for layer in layers if isinstance(layer, Linear))
+        self.in_features = width
+        for layer in self.layers:
+            layer.reserve(self.arena, width, self.state)
+            width = layer.output_features(width)
+        self.out_features = width
+        self.arena.allocate()
+        self.state.allocate()
+        for layer in self.layers:
+            layer.bind(self.arena, self.state)
+            layer.initialize(self._rng)
+        self._dropout_seed = int(self._rng.integers(1 << 62))
+        self._step = 0                              # training forwards so far: the dropout stream
+        self._compile()
+        self.capacity = 0
+        self._forward_rows = 0     # rows of the last training-mode forward, 0 if none
+        self._ensure_capacity(1)
+
+    # ----------------------------------------------------------------- program
+    def _compile(self):
+        """Build the layer program: one row per op, activation slots in the workspace.
+
+        An activation that follows a Linear or a BatchNorm1d is fused into it.
+        """
+        rows, consts = [], []
+        slot_width = [self.in_features]            # a slot starts at sum(slot_width[:k]) per sample
+
+        def new_slot(width):
+            slot_width.append(width)
+            return sum(slot_width[:-1])
+
+        cur, width, i = 0, self.in_features, 0
+        max_width = width
+        layers = self.layers
+        while i < len(layers):
+            layer = layers[i]
+            nxt = layers[i + 1] if i + 1 < len(layers) else None
+            fused = isinstance(nxt, Activation) and isinstance(layer, (Linear, BatchNorm1d))
+            act, alpha = (nxt.code, nxt.alpha) if fused else (codes.IDENTITY, 0.0)
+            row = [0] * P.N_COLS
+            const = [alpha, 0.0, 0.0, 0.0]
+            if isinstance(layer, (Linear, BatchNorm1d)):
+                n_out = layer.output_features(width)
+                z = new_slot(n_out)
+                a = z if act == codes.IDENTITY else new_slot(n_out)
+                h, s, flags = -1, -1, 0
+                if isinstance(layer, BatchNorm1d):
+                    h, s = new_slot(n_out), layer.state_offset
+                    flags = P.FLAG_TRACK_RUNNING if layer.track_running_stats else 0
+                    const[P.K_EPS], const[P.K_MOMENTUM] = layer.eps, layer.momentum
+                op = P.OP_DENSE if isinstance(layer, Linear) else P.OP_BATCHNORM
+                row = [op, act, width, n_out, layer.weight_offset, layer.bias_offset, cur, z, a, h, s, flags]
+                width, cur = n_out, a
+                i += 2 if fused else 1
+            elif isinstance(layer, Dropout):
+                a = new_slot(width)
+                const[P.K_P] = layer.p
+                row = [P.OP_DROPOUT, codes.IDENTITY, width, width, -1, -1, cur, cur, a, -1, -1, 0]
+                cur, i = a, i + 1
+            elif isinstance(layer, Activation) and layer.code != codes.IDENTITY:
+                a = new_slot(width)
+                const[P.K_ALPHA] = layer.alpha
+                row = [P.OP_ACT, layer.code, width, width, -1, -1, cur, cur, a, -1, -1, 0]
+                cur, i = a, i + 1
+            else:
+                i += 1
+                continue
+            rows.append(row)
+            consts.append(const)
+            max_width = max(max_width, width)
+        g0, g1 = new_slot(max_width), new_slot(max_width)
+        self._program = np.array(rows, dtype=np.int64).reshape(-1, P.N_COLS)
+        self._consts = np.array(consts, dtype=self.dtype).reshape(-1, P.N_CONSTS)
+        self._per_sample = sum(slot_width)
+        self._layout = np.array([0, cur, g0, g1, self.out_features], dtype=np.int64)
+        self._segments = np.array([0, len(rows)], dtype=np.int64)
+        self._has_batchnorm = any(isinstance(layer, BatchNorm1d) for layer in layers)
+
+    def _ensure_capacity(self, rows):
+        """Grow the workspace (never shrink) so that batches of ``rows`` fit."""
+        if rows <= self.capacity:
+            return
+        self.capacity = rows
+        self._ws = np.zeros(self._per_sample * rows, dtype=self.dtype)
+        need = 1
+        for op in self._program:
+            if op[P.C_OP] == P.OP_DENSE:
+                need = max(need, gemm.work_size(rows, int(op[P.C_OUT]), int(op[P.C_IN])))
+        self._work = np.zeros(need, dtype=self.dtype)
+        self._forward_rows = 0
+
+    def _slot(self, which, rows, width):
+        start = self._layout[which] * self.capacity
+        return self._ws[start:start + rows * width].reshape(rows, width)
+
+    # ------------------------------------------------------------- public API
+    def parameters(self):
+        """The parameter arena (``.params`` and ``.grads`` are the flat buffers)."""
+        return self.arena
+
+    @property
+    def num_parameters(self):
+        return self.arena.size
+
+    def train(self, mode=True):
+        self.training = bool(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self):
+        self.arena.zero_grad()
+
+    def forward(self, x):
+        """Output of the network for a batch ``x`` (B, in_features) of the model's dtype.
+
+        In training mode the activations are kept for ``backward``.
+        """
+        x = strict_matrix("x", x, self.dtype, self.in_features)
+        rows = x.shape[0]
+        self._check_batch_rows("x", rows)
+        self._ensure_capacity(rows)
+        self._slot(P.L_INPUT, rows, self.in_features)[...] = x
+        P.forward(self._program, self._consts, self.arena.params, self.state.params, self._ws, self.capacity,
+                  rows, self._work, self.training, self._dropout_seed, self._step, self._segments)
+        self._forward_rows = rows if self.training else 0
+        self._forward_step = self._step
+        self._step += self.training
+        return self._slot(P.L_OUTPUT, rows, self.out_features).copy()
+
+    __call__ = forward
+
+    def backward(self, dout):
+        """Backpropagate ∂L/∂output of the last ``forward``; returns ∂L/∂input.
+
+        Overwrites (does not accumulate) every ``weight_grad`` and ``bias_grad``.
+        """
+        if self._forward_rows == 0:
+            raise RuntimeError("backward needs a forward pass in training mode first (model.train())")
+        rows = self._forward_rows
+        dout = strict_matrix("dout", dout, self.dtype, self.out_features)
+        if dout.shape[0] != rows:
+            raise ValueError(f"dout has {dout.shape[0]} rows but the last forward had {rows}")
+        self._slot(P.L_GRAD0, rows, self.out_features)[...] = dout
+        slot = P.backward(self._program, self._consts, self.arena.params, self.arena.grads, self.state.params,
+                          self._ws, self.capacity, rows, self._layout, self._work, True, self._dropout_seed,
+                          self._forward_step, self._segments)
+        start = slot * self.capacity
+        return self._ws[start:start + rows * self.in_features].reshape(rows, self.in_features).copy()
+
+    def _check_batch_rows(self, name, rows):
+        if self.training and self._has_batchnorm and rows < 2:
+            raise ValueError(f"{name} has 1 row: BatchNorm1d needs more than 1 value per feature in "
+                             f"training mode (use a larger batch or model.eval())")
+
+    def _check_optimizer(self, optimizer):
+        from .optim import Optimizer
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be a fastbp.optim optimizer, got {type(optimizer).__name__}")
+        if optimizer.arena is not self.arena:
+            raise ValueError("optimizer was built for another model's parameters; "
+                             "pass model.parameters() to it")
+
+    def train_step(self, xb, yb, loss, optimizer):
+        """Forward, loss, backward and ``optimizer`` update as one compiled call; returns the loss."""
+        loss = get_loss(loss)
+        self._check_optimizer(optimizer)
+        xb = strict_matrix("xb", xb, self.dtype, self.in_features)
+        T, labels = loss.prepare_target(yb, self.out_features, self.dtype, n_rows=xb.shape[0], strict=True)
+        rows = xb.shape[0]
+        self._check_batch_rows("xb", rows)
+        self._ensure_capacity(rows)
+        self._slot(P.L_INPUT, rows, self.in_features)[...] = xb
+        step = optimizer.step_count + 1
+        value, _ = P.train_step(self._program, self._consts, self.arena.params, self.arena.grads, self.state.params,
+                             self._ws, self.capacity, rows, self._layout, self._work, self._segments,
+                             self._dropout_seed, self._step, loss.code, self.dtype.type(loss.param), T, labels, optimizer.code,
+                             optimizer.state, optimizer.hyper, step)
+        optimizer.step_count = step
+        self._step += 1
+        self._forward_rows = 0
+        return float(value)
+
+    def fit(self, X, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle=True, seed=None,
+            validation_data=None, verbose=0, callback=None):
+        """Train on (X, y) for ``epochs``; returns a ``History`` of per-epoch loss and metric.
+
+        Args:
+            X: (N, in_features) real numbers, converted once to the model's dtype.
+            y: integer labels for ``CrossEntropyLoss`` (the default loss), else targets.
+            loss: a fastbp loss (default ``CrossEntropyLoss()``).
+            optimizer: a fastbp.optim optimizer over ``model.parameters()`` (default Adam, lr=1e-3).
+            batch_size: rows per step; the last batch of an epoch may be smaller.
+            shuffle, seed: reshuffle rows every epoch, from ``seed`` (default: the model's seed stream).
+            validation_data: ``(X_val, y_val)`` evaluated after each epoch.
+            verbose: 1 prints one line per epoch.
+            callback: called as ``callback(epoch, logs)`` after each epoch.
+        """
+        from .optim import Adam
+        loss = CrossEntropyLoss() if loss is None else get_loss(loss)
+        optimizer = Adam(self.arena) if optimizer is None else optimizer
+        self._check_optimizer(optimizer)
+        epochs = check_positive_int("epochs", epochs)
+        batch_size = check_positive_int("batch_size", batch_size)
+        X = as_matrix("X", X, self.dtype, self.in_features)
+        T, labels = loss.prepare_target(y, self.out_features, self.dtype)
+        same_rows("X", X, "y", labels if labels.size else T)
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise TypeError("validation_data must be a tuple (X_val, y_val)")
+            Xv = as_matrix("validation_data[0]", validation_data[0], self.dtype, self.in_features)
+            Tv, Lv = loss.prepare_target(validation_data[1], self.out_features, self.dtype)
+            same_rows("validation_data[0]", Xv, "validation_data[1]", Lv if Lv.size else Tv)
+        rng = self._rng if seed is None else np.random.default_rng(seed)
+        n = X.shape[0]
+        if self._has_batchnorm and (n == 1 or n % batch_size == 1):
+            raise ValueError(f"with {n} samples and batch_size={batch_size} a batch of 1 row occurs, which "
+                             f"BatchNorm1d cannot normalise in training mode; change batch_size")
+        rows = min(batch_size, n)
+        self._ensure_capacity(rows)
+        n_batches = -(-n // batch_size)
+        T_batch = np.zeros((rows, self.out_features) if labels.size == 0 else (0, 0), dtype=self.dtype)
+        labels_batch = np.zeros(rows if labels.size else 0, dtype=np.int64)
+        batch_losses = np.zeros(n_batches, dtype=np.float64)
+        batch_metrics = np.zeros(n_batches, dtype=np.float64)
+        metric_count = n if labels.size else n * self.out_features
+        sizes = np.full(n_batches, batch_size, dtype=np.float64)
+        sizes[-1] = n - batch_size * (n_batches - 1)
+        history = History()
+        self.train()
+        order = np.arange(n, dtype=np.int64)
+        for epoch in range(epochs):
+            if shuffle:
+                order = rng.permutation(n).astype(np.int64)
+            P.train_epoch(self._program, self._consts, self.arena.params, self.arena.grads, self.state.params,
+                          self._ws, self.capacity, self._layout, self._work, self._segments,
+                          self._dropout_seed, self._step,
+                          X, T, labels, order, batch_size, loss.code, self.dtype.type(loss.param),
+                          optimizer.code, optimizer.state, optimizer.hyper, optimizer.step_count,
+                          T_batch, labels_batch, batch_losses, batch_metrics)
+            optimizer.step_count += n_batches
+            self._step += n_batches
+            logs = {"loss": float(np.dot(batch_losses, sizes) / n),
+                    loss.metric: float(batch_metrics.sum() / metric_count)}
+            if validation_data is not None:
+                logs.update({"val_" + k: v for k, v in self._evaluate(Xv, Tv, Lv, loss).items()})
+            history.append(epoch, logs)
+            if verbose:
+                print(f"epoch {epoch + 1}/{epochs} " + " ".join(f"{k}={v:.4f}" for k, v in logs.items()))
+            if callback is not None:
+                callback(epoch, logs)
+        self._forward_rows = 0
+        return history
+
+    def predict(self, X, batch_size=256):
+        """Network outputs (logits for classification) for every row of X, in eval semantics."""
+        X = as_matrix("X", X, self.dtype, self.in_features)
+        return self._predict(X, check_positive_int("batch_size", batch_size))
+
+    def _predict(self, X, batch_size=256):
+        self._ensure_capacity(min(batch_size, X.shape[0]))
+        out = np.empty((X.shape[0], self.out_features), dtype=self.dtype)
+        P.predict(self._program, self._consts, self.arena.params, self.state.params, self._ws, self.capacity,
+                  self._layout, self._work, self._segments, X, out)
+        self._forward_rows = 0
+        return out
+
+    def evaluate(self, X, y, loss=None):
+        """``{"loss": mean loss, metric: value}`` over (X, y); the model is not changed."""
+        loss = CrossEntropyLoss() if loss is None else get_loss(loss)
+        X = as_matrix("X", X, self.dtype, self.in_features)
+        T, labels = loss.prepare_target(y, self.out_features, self.dtype)
+        same_rows("X", X, "y", labels if labels.size else T)
+        return self._evaluate(X, T, labels, loss)
+
+    def _evaluate(self, X, T, labels, loss):
+        out = self._predict(X)
+        grad = np.empty_like(out)
+        from .kernels.losses import loss_value_and_grad
+        value = loss_value_and_grad(loss.code, out, T, labels, self.dtype.type(loss.param), grad)
+        count = out.shape[0] if labels.size else out.size
+        return {"loss": float(value), loss.metric: P.metric_sum(loss.code, out, T, labels) / count}
+
+    # ----------------------------------------------------------- persistence
+    def config(self):
+        return {"layers": [layer.config() for layer in self.layers], "dtype": self.dtype.name}
+
+    def state_dict(self):
+        """Copies of the flat parameter buffer and the model state (BatchNorm statistics)."""
+        return {"params": self.arena.params.copy(), "state": self.state.params.copy()}
+
+    def load_state_dict(self, state_dict):
+        """Copy ``state_dict`` into the model's buffers in place (views stay valid)."""
+        for key, buf in (("params", self.arena.params), ("state", self.state.params)):
+            value = np.asarray(state_dict[key])
+            if value.shape != buf.shape:
+                raise ValueError(f"state_dict[{key!r}] has shape {value.shape}, the model needs {buf.shape}")
+        for key, buf in (("params", self.arena.params), ("state", self.state.params)):
+            buf[...] = state_dict[key]
+
+    def save(self, path):
+        """Write the architecture (JSON) and the parameters to an .npz file."""
+        io.save(self, path)
+
+    def summary(self, batch_size=None, print_fn=print):
+        """A table of layers, output shapes and parameter counts; returns it as a string."""
+        lines = [f"{'layer':<28}{'output shape':<20}{'params':>10}", "-" * 58]
+        width = self.in_features
+        for layer in self.layers:
+            width = layer.output_features(width)
+            n = getattr(layer, "num_parameters", 0)
+            lines.append(f"{repr(layer)[:27]:<28}{str(('B', width)):<20}{n:>10,}")
+        lines.append("-" * 58)
+        lines.append(f"total parameters: {self.arena.size:,} ({self.dtype.name}, "
+                     f"{self.arena.params.nbytes:,} bytes)")
+        if batch_size is not None:
+            lines.append(f"workspace at batch {batch_size}: {self._per_sample * batch_size * self.dtype.itemsize:,} bytes")
+        text = "\n".join(lines)
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    def __repr__(self):
+        inner = ",\n  ".join(repr(layer) for layer in self.layers)
+        return f"{type(self).__name__}(\n  {inner}\n)"
+
+
+class MLP(Sequential):
+    """A multilayer perceptron: Linear layers of ``sizes`` with ``activation`` between them.
+
+    Each hidden layer is ``Linear → [BatchNorm1d] → activation → [Dropout]``.
+
+    Args:
+        sizes: widths ``[in, hidden..., out]``.
+        activation: a name (``"relu"``, ``"tanh"``, ``"gelu_tanh"``, ...) or an activation module.
+        batchnorm: add ``BatchNorm1d`` after each hidden Linear.
+        dropout: probability of a ``Dropout`` after each hidden activation (0 for none).
+
+    Example:
+        >>> fb.MLP([784, 256, 256, 10], activation="relu", dtype=np.float32, seed=0)
+    """
+
+    def __init__(self, sizes, activation="relu", dtype=np.float32, seed=None, bias=True, init="default",
+                 batchnorm=False, dropout=0.0):
+        if not isinstance(sizes, (list, tuple)) or len(sizes) < 2:
+            raise ValueError(f"sizes must be a list of at least two layer widths, got {sizes!r}")
+        if not isinstance(batchnorm, bool):
+            raise TypeError(f"batchnorm must be a bool, got {type(batchnorm).__name__}")
+        activation_from_name(activation)        # validate once, before building anything
+        if dropout:
+            Dropout(dropout)
+        layers = []
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(Linear(n_in, n_out, bias=bias, init=init))
+            if i < len(sizes) - 2:
+                if batchnorm:
+                    layers.append(BatchNorm1d(n_out))
+                layers.append(activation_from_name(activation))
+                if dropout:
+                    layers.append(Dropout(dropout))
+        super().__init__(*layers, dtype=dtype, seed=seed)
+
+
+def load(path):
+    """Load a model written by ``model.save`` (never unpickles)."""
+    return io.load(path, Sequential)
+
+
+__all__ = ["Sequential", "MLP", "load", "Loss"]

@@ -1,0 +1,120 @@
+"""Validation of user input, run before any kernel so that bad input gets a
+clear ``TypeError``/``ValueError`` naming the argument, never a Numba typing
+error, NaN garbage or a half-updated model.
+
+Two strictness levels:
+
+* the hot path (``forward``, ``backward``, ``train_step``, loss calls) accepts
+  exactly the model's dtype in C order and never converts silently;
+* the convenience API (``fit``, ``predict``, ``evaluate``) converts any real
+  numeric array-like to the model's dtype once, up front (like scikit-learn).
+"""
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_dtype(dtype):
+    """The model dtype: float32 or float64."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dt.name}")
+    return dt
+
+
+def check_positive_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_float(name, value, low=None, high=None, low_open=False):
+    """A real number in [low, high] (or (low, high] when ``low_open``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
+    return value
+
+
+def _require_ndarray(name, a):
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+
+
+def _check_finite(name, a):
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or Inf")
+
+
+def _check_shape(name, a, ndim, width):
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
+    if a.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {a.shape})")
+    if width is not None and a.shape[1] != width:
+        raise ValueError(f"{name} must have {width} columns, got shape {a.shape}")
+
+
+def strict_matrix(name, a, dtype, width):
+    """A non-empty, finite, C-contiguous (B, width) array of exactly ``dtype`` (hot path)."""
+    _require_ndarray(name, a)
+    if a.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype.name} (the model's dtype), got {a.dtype}")
+    _check_shape(name, a, 2, width)
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous; pass numpy.ascontiguousarray({name})")
+    _check_finite(name, a)
+    return a
+
+
+def as_matrix(name, a, dtype, width):
+    """Convert a real numeric array-like to a finite C-contiguous (N, width) array of ``dtype``."""
+    arr = np.asarray(a) if not isinstance(a, np.ndarray) else a
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim == 1 and width is not None and width == 1:
+        arr = arr.reshape(-1, 1)
+    _check_shape(name, arr, 2, width)
+    _check_finite(name, arr)
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def as_labels(name, y, n_classes, n_rows=None, strict=False):
+    """Integer class labels in [0, n_classes) as a C-contiguous int64 (N,) array."""
+    if strict:
+        _require_ndarray(name, y)
+    arr = np.asarray(y)
+    if arr.dtype.kind not in "iu":
+        if arr.dtype.kind == "f" and not strict and arr.size and np.all(np.isfinite(arr)) \
+                and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise TypeError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D integer labels, got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty")
+    if n_rows is not None and arr.shape[0] != n_rows:
+        raise ValueError(f"{name} has {arr.shape[0]} labels but the predictions have {n_rows} rows")
+    lo, hi = int(arr.min()), int(arr.max())
+    if lo < 0 or hi >= n_classes:
+        raise ValueError(f"{name} must be class indices in [0, {n_classes}), got values in [{lo}, {hi}]")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def same_rows(name_a, a, name_b, b):
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"{name_a} has {a.shape[0]} rows but {name_b} has {b.shape[0]}")

@@ -1,0 +1,223 @@
+"""Sequential/MLP against the plain-numpy network reference and central differences."""
+import numba
+import numpy as np
+import pytest
+
+import fastbp as fb
+from fastbp.layers import ACTIVATIONS
+from tests.reference import network as ref
+
+ACTS = ["identity", "relu", "leaky_relu", "elu", "gelu", "gelu_tanh", "silu", "sigmoid", "tanh", "softplus"]
+TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-11, atol=1e-12)}
+
+
+def make(sizes, act="tanh", dtype=np.float64, seed=0, **kw):
+    return fb.MLP(sizes, activation=act, dtype=dtype, seed=seed, **kw)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("batch", [1, 7, 129])
+def test_forward_and_backward_match_reference(dtype, act, batch):
+    rng = np.random.default_rng(1)
+    model = make([13, 17, 9, 5], act, dtype)
+    x = rng.standard_normal((batch, 13)).astype(dtype)
+    dout = rng.standard_normal((batch, 5)).astype(dtype)
+    out = model.forward(x)
+    dx = model.backward(dout)
+    ops = ref.dense_ops(model)
+    want, cache = ref.forward(ops, x)
+    grads, want_dx = ref.backward(ops, cache, dout)
+    np.testing.assert_allclose(out, want, **TOL[dtype])
+    np.testing.assert_allclose(dx, want_dx, **TOL[dtype])
+    linears = [layer for layer in model.layers if isinstance(layer, fb.Linear)]
+    for layer, (dW, db) in zip(linears, grads):
+        np.testing.assert_allclose(layer.weight_grad, dW, **TOL[dtype])
+        np.testing.assert_allclose(layer.bias_grad, db, **TOL[dtype])
+
+
+def test_standalone_activations_and_no_bias():
+    """Activations not fused to a Linear (first layer, two in a row) and bias=False."""
+    rng = np.random.default_rng(2)
+    model = fb.Sequential(fb.Tanh(), fb.Linear(6, 8, bias=False), fb.ReLU(), fb.ELU(0.5),
+                          fb.Linear(8, 3), fb.Identity(), dtype=np.float64, seed=3)
+    x = rng.standard_normal((11, 6))
+    dout = rng.standard_normal((11, 3))
+    out, dx = model.forward(x), model.backward(dout)
+    ops = ref.dense_ops(model)
+    want, cache = ref.forward(ops, x)
+    grads, want_dx = ref.backward(ops, cache, dout)
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-12, atol=1e-13)
+    assert model.layers[1].bias is None and model.layers[1].bias_grad is None
+    np.testing.assert_allclose(model.layers[1].weight_grad, grads[1][0], rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_three_layer_network_central_differences(act):
+    """Every parameter gradient and the input gradient of a 3-layer net, float64."""
+    rng = np.random.default_rng(4)
+    model = make([5, 7, 6, 3], act, np.float64, seed=5)
+    x = rng.standard_normal((4, 5))
+    R = rng.standard_normal((4, 3))          # L = Σ out ⊙ R, so ∂L/∂out = R
+    model.forward(x)
+    dx = model.backward(R)
+    analytic = model.parameters().grads.copy()
+    params = model.parameters().params
+    eps = 1e-6
+    numeric = np.empty_like(params)
+    for k in range(params.size):
+        keep = params[k]
+        params[k] = keep + eps
+        up = np.sum(model.predict(x) * R)
+        params[k] = keep - eps
+        down = np.sum(model.predict(x) * R)
+        params[k] = keep
+        numeric[k] = (up - down) / (2 * eps)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
+    numeric_dx = np.empty_like(x)
+    for idx in np.ndindex(*x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += eps
+        xm[idx] -= eps
+        numeric_dx[idx] = (np.sum(model.predict(xp) * R) - np.sum(model.predict(xm) * R)) / (2 * eps)
+    np.testing.assert_allclose(dx, numeric_dx, rtol=1e-6, atol=1e-8)
+
+
+def test_weights_are_arena_views_and_pytorch_init():
+    model = make([784, 256, 10], "relu", np.float32, seed=0)
+    arena = model.parameters()
+    lin = model.layers[0]
+    assert lin.weight.shape == (256, 784) and lin.bias.shape == (256,)
+    for view in (lin.weight, lin.bias):
+        assert np.shares_memory(view, arena.params)
+    for view in (lin.weight_grad, lin.bias_grad):
+        assert np.shares_memory(view, arena.grads)
+    bound = 1 / np.sqrt(784)
+    assert np.abs(lin.weight).max() <= bound and np.abs(lin.weight).max() > 0.95 * bound
+    assert np.abs(lin.bias).max() <= bound
+    assert arena.params.size == 784 * 256 + 256 + 256 * 10 + 10
+
+
+@pytest.mark.parametrize("init", ["kaiming_uniform", "kaiming_normal", "xavier_uniform", "xavier_normal"])
+def test_other_inits(init):
+    model = fb.MLP([400, 300, 10], init=init, dtype=np.float64, seed=0)
+    w = model.layers[0].weight
+    want_std = {"kaiming_uniform": np.sqrt(2 / 400), "kaiming_normal": np.sqrt(2 / 400),
+                "xavier_uniform": np.sqrt(2 / 700), "xavier_normal": np.sqrt(2 / 700)}[init]
+    assert abs(w.std() / want_std - 1) < 0.02
+    assert not model.layers[0].bias.any()
+
+
+def test_same_seed_same_model_and_mlp_equals_sequential():
+    a = make([10, 20, 3], "relu", np.float32, seed=7)
+    b = fb.Sequential(fb.Linear(10, 20), fb.ReLU(), fb.Linear(20, 3), dtype=np.float32, seed=7)
+    np.testing.assert_array_equal(a.parameters().params, b.parameters().params)
+    c = make([10, 20, 3], "relu", np.float32, seed=8)
+    assert not np.array_equal(a.parameters().params, c.parameters().params)
+
+
+@pytest.mark.parametrize("loss_fn, target_kind", [
+    (fb.CrossEntropyLoss(label_smoothing=0.1), "labels"), (fb.MSELoss(), "float"),
+    (fb.HuberLoss(0.5), "float"), (fb.L1Loss(), "float"), (fb.BCEWithLogitsLoss(), "binary")])
+@pytest.mark.parametrize("opt_name", ["SGD", "RMSprop", "Adam", "AdamW"])
+def test_train_step_is_forward_loss_backward_step(loss_fn, target_kind, opt_name):
+    """The fused step gives bitwise the same parameters as the separate calls."""
+    rng = np.random.default_rng(6)
+    kwargs = {"SGD": dict(lr=0.05, momentum=0.9, nesterov=True), "RMSprop": dict(lr=1e-3, momentum=0.5),
+              "Adam": dict(lr=1e-3), "AdamW": dict(lr=1e-3)}[opt_name]
+    fused, split = make([9, 12, 4], "gelu", np.float32, seed=1), make([9, 12, 4], "gelu", np.float32, seed=1)
+    opt_f = getattr(fb.optim, opt_name)(fused.parameters(), **kwargs)
+    opt_s = getattr(fb.optim, opt_name)(split.parameters(), **kwargs)
+    for _ in range(3):
+        x = rng.standard_normal((10, 9)).astype(np.float32)
+        y = {"labels": rng.integers(0, 4, 10),
+             "float": rng.standard_normal((10, 4)).astype(np.float32),
+             "binary": rng.integers(0, 2, (10, 4)).astype(np.float32)}[target_kind]
+        value_f = fused.train_step(x, y, loss_fn, opt_f)
+        value_s, dout = loss_fn(split.forward(x), y)
+        split.backward(dout)
+        opt_s.step()
+        assert value_f == value_s
+        np.testing.assert_array_equal(fused.parameters().params, split.parameters().params)
+        np.testing.assert_array_equal(fused.parameters().grads, split.parameters().grads)
+
+
+def test_fit_reaches_95_percent_on_digits_and_views_survive(tmp_path):
+    X, y = fb.data.load_digits()
+    Xtr, Xte, ytr, yte = fb.data.train_test_split(X, y, test_size=0.2, seed=0)
+    model = fb.MLP([64, 128, 64, 10], activation="relu", seed=0)
+    lin = model.layers[0]
+    w, params = lin.weight, model.parameters().params
+    opt = fb.optim.Adam(model.parameters(), lr=1e-3)
+    history = model.fit(Xtr, ytr, loss=fb.CrossEntropyLoss(), optimizer=opt, epochs=30, batch_size=32,
+                        seed=0, validation_data=(Xte, yte))
+    assert len(history["loss"]) == 30 and history["loss"][-1] < history["loss"][0]
+    assert history["val_accuracy"][-1] >= 0.95
+    assert model.evaluate(Xte, yte)["accuracy"] >= 0.95
+    assert opt.step_count == 30 * -(-len(Xtr) // 32)
+    assert np.shares_memory(lin.weight, model.parameters().params) and model.parameters().params is params
+    np.testing.assert_array_equal(w, lin.weight)      # the old view sees the trained values
+    path = tmp_path / "digits.npz"
+    model.save(path)
+    loaded = fb.load(path)
+    np.testing.assert_array_equal(loaded.parameters().params, model.parameters().params)
+    assert np.shares_memory(loaded.layers[0].weight, loaded.parameters().params)
+    np.testing.assert_array_equal(loaded.predict(Xte), model.predict(Xte))
+
+
+def _train_digits(threads, seed=0):
+    previous = numba.get_num_threads()
+    fb.set_num_threads(threads)
+    try:
+        X, y = fb.data.load_digits()
+        model = fb.MLP([64, 300, 300, 10], activation="relu", seed=seed)
+        model.fit(X, y, optimizer=fb.optim.Adam(model.parameters(), lr=1e-3), epochs=2, batch_size=256, seed=seed)
+        return model.parameters().params.copy()
+    finally:
+        fb.set_num_threads(previous)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 threads")
+def test_training_is_bitwise_deterministic_across_runs_and_thread_counts():
+    one, two, again = _train_digits(1), _train_digits(2), _train_digits(2)
+    np.testing.assert_array_equal(two, again)
+    np.testing.assert_array_equal(one, two)
+
+
+def test_predict_chunks_match_forward_and_eval_mode():
+    rng = np.random.default_rng(3)
+    model = make([8, 16, 3], "silu", np.float64)
+    X = rng.standard_normal((1000, 8))
+    np.testing.assert_array_equal(model.predict(X, batch_size=7), model.predict(X, batch_size=1000))
+    np.testing.assert_allclose(model.predict(X[:5]), model.forward(X[:5]), rtol=1e-15)
+
+
+def test_fit_regression_reports_mae_and_accepts_1d_targets():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.1
+    model = fb.MLP([3, 16, 1], activation="tanh", dtype=np.float64, seed=0)
+    hist = model.fit(X, y, loss=fb.MSELoss(), optimizer=fb.optim.Adam(model.parameters(), lr=1e-2),
+                     epochs=40, batch_size=20)
+    assert hist["loss"][-1] < 0.1 * hist["loss"][0]
+    assert "mae" in hist
+
+
+def test_summary_and_repr():
+    model = make([4, 3, 2], "relu", np.float32)
+    text = model.summary(batch_size=8, print_fn=None)
+    assert "total parameters: 23" in text and "Linear" in text
+    assert "ReLU" in repr(model)
+
+
+def test_set_num_threads_validates():
+    with pytest.raises(ValueError, match="n must be between"):
+        fb.set_num_threads(0)
+    with pytest.raises(TypeError, match="n must be an int"):
+        fb.set_num_threads(1.5)
+    assert fb.get_num_threads() >= 1
+
+
+def test_activation_registry_covers_all_codes():
+    assert set(ACTIVATIONS) | {"gelu_tanh"} == set(ACTS)

@@ -1,0 +1,146 @@
+"""Bad input gets a TypeError/ValueError naming the argument, before any kernel runs,
+and leaves the model exactly as it was."""
+import numpy as np
+import pytest
+
+import fastbp as fb
+
+rng = np.random.default_rng(0)
+X32 = rng.standard_normal((6, 4)).astype(np.float32)
+Y = np.array([0, 1, 2, 0, 1, 2])
+NAN = X32.copy()
+NAN[2, 1] = np.nan
+INF = X32.copy()
+INF[0, 0] = np.inf
+
+
+@pytest.fixture
+def model():
+    return fb.MLP([4, 5, 3], activation="relu", dtype=np.float32, seed=0)
+
+
+def assert_unchanged(call, exc, match, model, opt=None):
+    params, grads = model.parameters().params.copy(), model.parameters().grads.copy()
+    state = None if opt is None else opt.state.copy()
+    with pytest.raises(exc, match=match):
+        call()
+    np.testing.assert_array_equal(model.parameters().params, params)
+    np.testing.assert_array_equal(model.parameters().grads, grads)
+    if opt is not None:
+        np.testing.assert_array_equal(opt.state, state)
+        assert opt.step_count == 0
+
+
+CASES = [
+    # (description, callable(model, opt), exception, message)
+    ("forward list", lambda m, o: m.forward(X32.tolist()), TypeError, "x must be a numpy.ndarray"),
+    ("forward float64", lambda m, o: m.forward(X32.astype(np.float64)), TypeError, "x must have dtype float32"),
+    ("forward 1-D", lambda m, o: m.forward(X32[0]), ValueError, "x must be 2-D"),
+    ("forward width", lambda m, o: m.forward(X32[:, :3].copy()), ValueError, "x must have 4 columns"),
+    ("forward empty", lambda m, o: m.forward(X32[:0]), ValueError, "x is empty"),
+    ("forward NaN", lambda m, o: m.forward(NAN), ValueError, "x contains NaN or Inf"),
+    ("forward Inf", lambda m, o: m.forward(INF), ValueError, "x contains NaN or Inf"),
+    ("forward strided", lambda m, o: m.forward(np.asfortranarray(X32)), ValueError, "x must be C-contiguous"),
+    ("backward first", lambda m, o: m.backward(np.ones((6, 3), np.float32)), RuntimeError, "forward pass"),
+    ("train_step labels range", lambda m, o: m.train_step(X32, Y + 1, fb.CrossEntropyLoss(), o),
+     ValueError, r"target must be class indices in \[0, 3\)"),
+    ("train_step negative label", lambda m, o: m.train_step(X32, Y - 1, fb.CrossEntropyLoss(), o),
+     ValueError, "target must be class indices"),
+    ("train_step float labels", lambda m, o: m.train_step(X32, Y.astype(np.float32), fb.CrossEntropyLoss(), o),
+     TypeError, "target must hold integer class labels"),
+    ("train_step label rows", lambda m, o: m.train_step(X32, Y[:5], fb.CrossEntropyLoss(), o),
+     ValueError, "target has 5 labels"),
+    ("train_step NaN x", lambda m, o: m.train_step(NAN, Y, fb.CrossEntropyLoss(), o), ValueError, "xb contains NaN"),
+    ("train_step mse shape", lambda m, o: m.train_step(X32, np.ones((6, 2), np.float32), fb.MSELoss(), o),
+     ValueError, "target must have 3 columns"),
+    ("train_step mse NaN", lambda m, o: m.train_step(X32, np.full((6, 3), np.nan, np.float32), fb.MSELoss(), o),
+     ValueError, "target contains NaN"),
+    ("train_step mse dtype", lambda m, o: m.train_step(X32, np.ones((6, 3)), fb.MSELoss(), o),
+     TypeError, "target must have dtype float32"),
+    ("train_step bce range", lambda m, o: m.train_step(X32, np.full((6, 3), 2, np.float32), fb.BCEWithLogitsLoss(), o),
+     ValueError, r"lie in \[0, 1\]"),
+    ("train_step bad loss", lambda m, o: m.train_step(X32, Y, "hinge", o), ValueError, "loss must be"),
+    ("train_step bad optimizer", lambda m, o: m.train_step(X32, Y, fb.CrossEntropyLoss(), "adam"),
+     TypeError, "optimizer must be"),
+    ("fit y rows", lambda m, o: m.fit(X32, Y[:4], optimizer=o), ValueError, "X has 6 rows but y has 4"),
+    ("fit strings", lambda m, o: m.fit(np.array([["a"] * 4] * 6), Y, optimizer=o), TypeError, "X must hold real numbers"),
+    ("fit NaN", lambda m, o: m.fit(NAN, Y, optimizer=o), ValueError, "X contains NaN"),
+    ("fit labels range", lambda m, o: m.fit(X32, Y * 5, optimizer=o), ValueError, "class indices"),
+    ("fit epochs", lambda m, o: m.fit(X32, Y, optimizer=o, epochs=0), ValueError, "epochs must be >= 1"),
+    ("fit batch_size", lambda m, o: m.fit(X32, Y, optimizer=o, batch_size=2.5), TypeError, "batch_size must be an int"),
+    ("fit validation", lambda m, o: m.fit(X32, Y, optimizer=o, validation_data=X32), TypeError, "validation_data"),
+    ("fit validation width", lambda m, o: m.fit(X32, Y, optimizer=o, validation_data=(X32[:, :2], Y)),
+     ValueError, r"validation_data\[0\] must have 4 columns"),
+    ("fit empty", lambda m, o: m.fit(X32[:0], Y[:0], optimizer=o), ValueError, "X is empty"),
+    ("predict width", lambda m, o: m.predict(np.ones((2, 5))), ValueError, "X must have 4 columns"),
+    ("predict complex", lambda m, o: m.predict(np.ones((2, 4), complex)), TypeError, "X must hold real numbers"),
+    ("evaluate labels", lambda m, o: m.evaluate(X32, Y + 3), ValueError, "class indices"),
+]
+
+
+@pytest.mark.parametrize("desc, call, exc, match", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_rejected_and_model_unchanged(model, desc, call, exc, match):
+    opt = fb.optim.Adam(model.parameters())
+    assert_unchanged(lambda: call(model, opt), exc, match, model, opt)
+
+
+def test_backward_checks_after_forward(model):
+    model.forward(X32)
+    assert_unchanged(lambda: model.backward(np.ones((5, 3), np.float32)), ValueError, "dout has 5 rows", model)
+    assert_unchanged(lambda: model.backward(np.ones((6, 3))), TypeError, "dout must have dtype float32", model)
+    assert_unchanged(lambda: model.backward(np.full((6, 3), np.nan, np.float32)), ValueError, "dout contains NaN", model)
+
+
+def test_optimizer_of_another_model_is_rejected(model):
+    other = fb.MLP([4, 5, 3], dtype=np.float32, seed=1)
+    opt = fb.optim.SGD(other.parameters(), lr=0.1)
+    assert_unchanged(lambda: model.train_step(X32, Y, fb.CrossEntropyLoss(), opt), ValueError,
+                     "another model", model)
+
+
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda: fb.MLP([4]), ValueError, "sizes must be"),
+    (lambda: fb.MLP([4, 0, 3]), ValueError, "out_features must be >= 1"),
+    (lambda: fb.MLP([4, 3], activation="swish"), ValueError, "activation must be one of"),
+    (lambda: fb.MLP([4, 3], dtype=np.int32), TypeError, "dtype must be float32 or float64"),
+    (lambda: fb.Sequential(fb.Linear(4, 3), fb.Linear(5, 2)), ValueError, "receives 3 features"),
+    (lambda: fb.Sequential(fb.ReLU()), ValueError, "at least one Linear"),
+    (lambda: fb.Sequential(fb.Linear(4, 3), "relu"), TypeError, r"layers\[1\] must be a fastbp layer"),
+    (lambda: fb.Linear(4, 3, init="orthogonal"), ValueError, "init must be one of"),
+    (lambda: fb.GELU(approximate="fast"), ValueError, "approximate must be"),
+    (lambda: fb.CrossEntropyLoss(label_smoothing=1.5), ValueError, "label_smoothing must be <= 1"),
+    (lambda: fb.HuberLoss(delta=0), ValueError, "delta must be > 0"),
+])
+def test_bad_construction(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_loss_call_validates():
+    loss = fb.CrossEntropyLoss()
+    with pytest.raises(TypeError, match="pred must be a numpy.ndarray"):
+        loss([[1.0, 2.0]], np.array([0]))
+    with pytest.raises(TypeError, match="pred must have dtype"):
+        loss(np.ones((1, 2), np.int64), np.array([0]))
+    with pytest.raises(ValueError, match="pred contains NaN"):
+        loss(np.array([[np.nan, 1.0]]), np.array([0]))
+    with pytest.raises(ValueError, match="class indices"):
+        loss(np.ones((1, 2)), np.array([2]))
+
+
+def test_load_rejects_non_models(tmp_path):
+    bad = tmp_path / "x.npz"
+    np.savez(bad, a=np.arange(3))
+    with pytest.raises(ValueError, match="not a fastbp model file"):
+        fb.load(bad)
+    text = tmp_path / "t.npz"
+    text.write_text("hello")
+    with pytest.raises(ValueError, match="not a fastbp model file"):
+        fb.load(text)
+    pickled = tmp_path / "p.npz"
+    np.savez(pickled, format=np.array("fastbp-model"), version=np.array(1),
+             architecture=np.array([{"evil": 1}], dtype=object), params=np.zeros(3))
+    with pytest.raises(ValueError, match="not a fastbp model file"):
+        fb.load(pickled)
+    with pytest.raises(FileNotFoundError):
+        fb.load(tmp_path / "missing.npz")
