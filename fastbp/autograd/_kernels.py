@@ -34,7 +34,7 @@ def _act_code(name, p):
 
 def act_forward(name, x, p):
     """act(x) by ``bias_act_forward`` (no bias), or None."""
-    if not (ENABLED and _bias_act_forward is not None and _fits(x)):
+    if not (ENABLED and _fits(x)):
         return None
     spec = _act_code(name, p)
     if spec is None:
@@ -57,7 +57,7 @@ def act_backward(name, g, x, y, p):
 
 def loss(name, x, t, labels, param):
     """(value, d value / d x) by ``loss_value_and_grad`` for 2-D inputs, or None."""
-    if not (ENABLED and _loss_value_and_grad is not None and _fits(x)):
+    if not (ENABLED and _fits(x)):
         return None
     if t is not None and (t.shape != x.shape or t.dtype != x.dtype):
         return None
