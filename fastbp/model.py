@@ -9,9 +9,10 @@ import numpy as np
 
 from . import io
 from .arena import ParameterArena
-from .kernels import codes, gemm
+from .kernels import gemm
 from .kernels import program as P
-from .layers import Activation, BatchNorm1d, Dropout, Linear, Module, activation_from_name
+from .compiler import assign_slots, compile_ops
+from .layers import BatchNorm1d, Dropout, Linear, Module, activation_from_name
 from .losses import CrossEntropyLoss, Loss, get_loss
 from .metrics import History
 from .validation import (as_matrix, check_dtype, check_positive_int, same_rows, strict_matrix)
@@ -64,70 +65,26 @@ class Sequential:
             layer.initialize(self._rng)
         self._dropout_seed = int(self._rng.integers(1 << 62))
         self._step = 0                              # training forwards so far: the dropout stream
+        self._ops = compile_ops(self.layers, self.in_features)
+        self.checkpoint_plan = None
         self._compile()
-        self.capacity = 0
-        self._forward_rows = 0     # rows of the last training-mode forward, 0 if none
         self._ensure_capacity(1)
 
     # ----------------------------------------------------------------- program
-    def _compile(self):
-        """Build the layer program: one row per op, activation slots in the workspace.
+    def _compile(self, segments=None):
+        """Build the layer program and its workspace layout for a segmentation of the ops.
 
-        An activation that follows a Linear or a BatchNorm1d is fused into it.
+        ``segments`` are op boundaries ``[0, ..., n_ops]``; None means one segment
+        (no checkpointing).  See ``fastbp.compiler``.
         """
-        rows, consts = [], []
-        slot_width = [self.in_features]            # a slot starts at sum(slot_width[:k]) per sample
-
-        def new_slot(width):
-            slot_width.append(width)
-            return sum(slot_width[:-1])
-
-        cur, width, i = 0, self.in_features, 0
-        max_width = width
-        layers = self.layers
-        while i < len(layers):
-            layer = layers[i]
-            nxt = layers[i + 1] if i + 1 < len(layers) else None
-            fused = isinstance(nxt, Activation) and isinstance(layer, (Linear, BatchNorm1d))
-            act, alpha = (nxt.code, nxt.alpha) if fused else (codes.IDENTITY, 0.0)
-            row = [0] * P.N_COLS
-            const = [alpha, 0.0, 0.0, 0.0]
-            if isinstance(layer, (Linear, BatchNorm1d)):
-                n_out = layer.output_features(width)
-                z = new_slot(n_out)
-                a = z if act == codes.IDENTITY else new_slot(n_out)
-                h, s, flags = -1, -1, 0
-                if isinstance(layer, BatchNorm1d):
-                    h, s = new_slot(n_out), layer.state_offset
-                    flags = P.FLAG_TRACK_RUNNING if layer.track_running_stats else 0
-                    const[P.K_EPS], const[P.K_MOMENTUM] = layer.eps, layer.momentum
-                op = P.OP_DENSE if isinstance(layer, Linear) else P.OP_BATCHNORM
-                row = [op, act, width, n_out, layer.weight_offset, layer.bias_offset, cur, z, a, h, s, flags]
-                width, cur = n_out, a
-                i += 2 if fused else 1
-            elif isinstance(layer, Dropout):
-                a = new_slot(width)
-                const[P.K_P] = layer.p
-                row = [P.OP_DROPOUT, codes.IDENTITY, width, width, -1, -1, cur, cur, a, -1, -1, 0]
-                cur, i = a, i + 1
-            elif isinstance(layer, Activation) and layer.code != codes.IDENTITY:
-                a = new_slot(width)
-                const[P.K_ALPHA] = layer.alpha
-                row = [P.OP_ACT, layer.code, width, width, -1, -1, cur, cur, a, -1, -1, 0]
-                cur, i = a, i + 1
-            else:
-                i += 1
-                continue
-            rows.append(row)
-            consts.append(const)
-            max_width = max(max_width, width)
-        g0, g1 = new_slot(max_width), new_slot(max_width)
-        self._program = np.array(rows, dtype=np.int64).reshape(-1, P.N_COLS)
-        self._consts = np.array(consts, dtype=self.dtype).reshape(-1, P.N_CONSTS)
-        self._per_sample = sum(slot_width)
-        self._layout = np.array([0, cur, g0, g1, self.out_features], dtype=np.int64)
-        self._segments = np.array([0, len(rows)], dtype=np.int64)
-        self._has_batchnorm = any(isinstance(layer, BatchNorm1d) for layer in layers)
+        if segments is None:
+            segments = [0, len(self._ops)]
+        lay = assign_slots(self._ops, self.in_features, self.out_features, segments, self.dtype)
+        self._program, self._consts, self._layout = lay.program, lay.consts, lay.layout
+        self._segments, self._per_sample = lay.segments, lay.per_sample
+        self._has_batchnorm = any(isinstance(layer, BatchNorm1d) for layer in self.layers)
+        self.capacity = 0                           # the workspace is re-allocated on next use
+        self._forward_rows = 0
 
     def _ensure_capacity(self, rows):
         """Grow the workspace (never shrink) so that batches of ``rows`` fit."""
@@ -202,6 +159,32 @@ class Sequential:
         start = slot * self.capacity
         return self._ws[start:start + rows * self.in_features].reshape(rows, self.in_features).copy()
 
+    def set_checkpoint(self, checkpoint, batch_size):
+        """Use gradient checkpointing from now on (None turns it off); returns the Plan.
+
+        ``checkpoint`` is a ``fb.checkpoint.Plan``, ``"auto"`` (plan within a share of
+        the available memory, no checkpointing when everything fits), ``"sqrt"``
+        (⌈√L⌉ uniform segments), an int up to the number of ops (that many uniform
+        segments) or a larger int (a byte budget, planned optimally).  Gradients
+        stay bitwise identical to training without checkpointing.
+        """
+        from . import checkpoint as ckpt
+        plan = ckpt.resolve(self, checkpoint, check_positive_int("batch_size", batch_size))
+        self._compile(None if plan is None else plan.segments)
+        self._ensure_capacity(batch_size)
+        self.checkpoint_plan = plan
+        return plan
+
+    def activation_bytes(self, batch_size):
+        """Bytes kept for backward without checkpointing: ``(per_op dict, total)``."""
+        from .checkpoint import activation_bytes
+        return activation_bytes(self, batch_size)
+
+    @property
+    def workspace_bytes(self):
+        """Bytes of the activation workspace allocated now."""
+        return self._ws.nbytes
+
     def _check_batch_rows(self, name, rows):
         if self.training and self._has_batchnorm and rows < 2:
             raise ValueError(f"{name} has 1 row: BatchNorm1d needs more than 1 value per feature in "
@@ -236,7 +219,7 @@ class Sequential:
         return float(value)
 
     def fit(self, X, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle=True, seed=None,
-            validation_data=None, verbose=0, callback=None):
+            validation_data=None, verbose=0, callback=None, checkpoint=None):
         """Train on (X, y) for ``epochs``; returns a ``History`` of per-epoch loss and metric.
 
         Args:
@@ -249,6 +232,8 @@ class Sequential:
             validation_data: ``(X_val, y_val)`` evaluated after each epoch.
             verbose: 1 prints one line per epoch.
             callback: called as ``callback(epoch, logs)`` after each epoch.
+            checkpoint: gradient checkpointing for this and later steps: a ``fb.checkpoint.Plan``,
+                ``"auto"``, ``"sqrt"``, a segment count or a byte budget (see ``set_checkpoint``).
         """
         from .optim import Adam
         loss = CrossEntropyLoss() if loss is None else get_loss(loss)
@@ -267,6 +252,8 @@ class Sequential:
             same_rows("validation_data[0]", Xv, "validation_data[1]", Lv if Lv.size else Tv)
         rng = self._rng if seed is None else np.random.default_rng(seed)
         n = X.shape[0]
+        if checkpoint is not None:
+            self.set_checkpoint(checkpoint, batch_size=min(batch_size, n))
         if self._has_batchnorm and (n == 1 or n % batch_size == 1):
             raise ValueError(f"with {n} samples and batch_size={batch_size} a batch of 1 row occurs, which "
                              f"BatchNorm1d cannot normalise in training mode; change batch_size")
