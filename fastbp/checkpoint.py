@@ -103,14 +103,8 @@ def uniform_segments(n_ops, n_segments):
     return sorted({round(i * n_ops / k) for i in range(k + 1)})
 
 
-def optimal_segments(ops, in_features, max_units):
-    """The segmentation with the least recompute whose per-sample workspace is ≤ ``max_units``.
-
-    Exact: for every candidate scratch size S (the largest segment's scratch),
-    a dynamic program over segment ends keeps the Pareto front of (stored
-    units, recompute) pairs; the cheapest plan within ``max_units`` wins.
-    Returns None when no segmentation fits.
-    """
+def _chain_tables(ops, in_features):
+    """Per-sample fixed units, and scratch and forward FLOPs of every segment [a, b)."""
     n = len(ops)
     max_width = max([in_features] + [max(op.n_in, op.n_out) for op in ops])
     fixed = in_features + 2 * max_width + ops[-1].n_out          # input, gradients, network output
@@ -120,8 +114,22 @@ def optimal_segments(ops, in_features, max_units):
         for b in range(a + 1, n + 1):
             seg_scratch[a][b] = segment_scratch(ops, a, b)
             seg_flops[a][b] = seg_flops[a][b - 1] + ops[b - 1].flops
+    candidates = sorted({seg_scratch[a][b] for a in range(n) for b in range(a + 1, n + 1)})
+    return fixed, seg_scratch, seg_flops, candidates
+
+
+def optimal_segments(ops, in_features, max_units):
+    """The segmentation with the least recompute whose per-sample workspace is ≤ ``max_units``.
+
+    Exact: for every candidate scratch size S (the largest segment's scratch),
+    a dynamic program over segment ends keeps the Pareto front of (stored
+    units, recompute) pairs; the cheapest plan within ``max_units`` wins (ties:
+    the least memory).  Returns None when no segmentation fits.
+    """
+    n = len(ops)
+    fixed, seg_scratch, seg_flops, candidates = _chain_tables(ops, in_features)
     best = None
-    for S in sorted({seg_scratch[a][b] for a in range(n) for b in range(a + 1, n + 1)}):
+    for S in candidates:
         room = max_units - fixed - S           # for stored outputs of non-final segments
         if room < 0:
             break
@@ -129,16 +137,15 @@ def optimal_segments(ops, in_features, max_units):
         fronts = [[] for _ in range(n + 1)]
         fronts[0] = [(0, 0, (0,))]
         for b in range(1, n + 1):
+            last = b == n
+            add_units = 0 if last else ops[b - 1].n_out
             cands = []
             for a in range(b):
-                if seg_scratch[a][b] > S or not fronts[a]:
+                if seg_scratch[a][b] > S:
                     continue
-                last = b == n
-                add_units = 0 if last else ops[b - 1].n_out
                 add_cost = 0 if last else seg_flops[a][b]
-                for units, cost, bounds in fronts[a]:
-                    if units + add_units <= room:
-                        cands.append((units + add_units, cost + add_cost, bounds + (b,)))
+                cands.extend((units + add_units, cost + add_cost, bounds + (b,))
+                             for units, cost, bounds in fronts[a] if units + add_units <= room)
             cands.sort(key=lambda c: (c[0], c[1]))
             front, best_cost = [], math.inf
             for c in cands:
@@ -151,6 +158,20 @@ def optimal_segments(ops, in_features, max_units):
             if best is None or key < best[0]:
                 best = (key, list(bounds))
     return None if best is None else best[1]
+
+
+def min_units(ops, in_features):
+    """The least per-sample workspace any segmentation needs (a shortest path per scratch size)."""
+    n = len(ops)
+    fixed, seg_scratch, _, candidates = _chain_tables(ops, in_features)
+    best = math.inf
+    for S in candidates:
+        stored = [0] + [math.inf] * n
+        for b in range(1, n + 1):
+            add = 0 if b == n else ops[b - 1].n_out
+            stored[b] = min((stored[a] + add for a in range(b) if seg_scratch[a][b] <= S), default=math.inf)
+        best = min(best, fixed + S + stored[n])
+    return best
 
 
 def plan(model, batch_size, memory_budget="auto"):
@@ -196,8 +217,9 @@ def plan(model, batch_size, memory_budget="auto"):
 
 
 def min_bytes(model, batch_size):
-    """The least workspace any segmentation needs at ``batch_size`` (every op its own segment)."""
-    return layout_bytes(model, list(range(len(model._ops) + 1)), batch_size)
+    """The least workspace bytes any checkpointing plan needs at ``batch_size``."""
+    ops, n_in, _, dtype = _model_ops(model)
+    return min_units(ops, n_in) * batch_size * dtype.itemsize
 
 
 def resolve(model, checkpoint, batch_size):
@@ -213,6 +235,8 @@ def resolve(model, checkpoint, batch_size):
     if isinstance(checkpoint, bool):
         raise TypeError("checkpoint must be None, a Plan, 'auto', 'sqrt', a segment count or a byte budget")
     if isinstance(checkpoint, int):
+        if checkpoint < 1:
+            raise ValueError(f"checkpoint must be a positive segment count or byte budget, got {checkpoint}")
         # small ints are segment counts, large ones byte budgets
         if checkpoint <= len(model._ops):
             return plan(model, batch_size, ("segments", checkpoint))

@@ -1,0 +1,144 @@
+"""Gradient checkpointing: exact accounting, optimal plans, bitwise-identical training."""
+import itertools
+
+import numpy as np
+import pytest
+
+import fastbp as fb
+from fastbp import checkpoint as C
+from fastbp.compiler import assign_slots
+
+
+def deep_model(widths=(20, 24, 16, 24, 12, 30, 8, 10), seed=0, **kw):
+    return fb.MLP(list(widths), activation="tanh", dtype=np.float64, seed=seed, **kw)
+
+
+def test_activation_bytes_match_the_allocated_workspace():
+    model = deep_model(batchnorm=True, dropout=0.2)
+    for batch in (1, 7, 33):
+        per_op, total = model.activation_bytes(batch)
+        fresh = deep_model(batchnorm=True, dropout=0.2)
+        fresh._ensure_capacity(batch)
+        assert total == fresh.workspace_bytes == sum(per_op.values())
+        assert per_op["input"] == 20 * batch * 8
+    assert any("BatchNorm1d" in key for key in per_op)
+
+
+def brute_force(model, max_units):
+    """Least (recompute, units) over all 2^(n-1) segmentations within ``max_units``, and the least units."""
+    ops, n = model._ops, len(model._ops)
+    best, least = None, None
+    for cuts in itertools.product([0, 1], repeat=n - 1):
+        segments = [0] + [i + 1 for i, c in enumerate(cuts) if c] + [n]
+        lay = assign_slots(ops, model.in_features, model.out_features, segments, model.dtype)
+        least = lay.per_sample if least is None else min(least, lay.per_sample)
+        if lay.per_sample > max_units:
+            continue
+        cost = sum(ops[i].flops for a, b in zip(segments[:-2], segments[1:-1]) for i in range(a, b))
+        key = (cost, lay.per_sample)
+        if best is None or key < best:
+            best = key
+    return best, least
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_planner_is_optimal_against_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    widths = [int(w) for w in rng.integers(3, 40, size=rng.integers(4, 6))]
+    model = fb.MLP(widths, activation="relu", dtype=np.float64, seed=0,
+                   batchnorm=bool(seed % 2), dropout=0.1 if seed % 3 == 0 else 0.0)
+    n = len(model._ops)
+    assert n <= 13
+    full = assign_slots(model._ops, model.in_features, model.out_features, [0, n], model.dtype).per_sample
+    tightest = C.min_units(model._ops, model.in_features)
+    assert tightest == brute_force(model, full)[1]
+    for max_units in np.linspace(tightest, full, 7).astype(int):
+        segments = C.optimal_segments(model._ops, model.in_features, int(max_units))
+        want = brute_force(model, max_units)[0]
+        assert (segments is None) == (want is None)
+        lay = assign_slots(model._ops, model.in_features, model.out_features, segments, model.dtype)
+        cost = sum(model._ops[i].flops for a, b in zip(segments[:-2], segments[1:-1]) for i in range(a, b))
+        assert lay.per_sample <= max_units
+        assert (cost, lay.per_sample) == want
+    assert C.optimal_segments(model._ops, model.in_features, tightest - 1) is None
+
+
+def train(model, X, y, checkpoint, steps_per_epoch=4, epochs=2):
+    opt = fb.optim.Adam(model.parameters(), lr=1e-2)
+    model.fit(X, y, optimizer=opt, epochs=epochs, batch_size=len(X) // steps_per_epoch, seed=3,
+              checkpoint=checkpoint)
+    return model
+
+
+@pytest.mark.parametrize("checkpoint", ["sqrt", 3, ("budget", 0.5), ("budget", 0.75)])
+def test_checkpointed_training_is_bitwise_identical(checkpoint):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 20))
+    y = rng.integers(0, 10, 64)
+    kw = dict(batchnorm=True, dropout=0.25)
+    reference = train(deep_model(**kw), X, y, None)
+    model = deep_model(**kw)
+    if isinstance(checkpoint, tuple):
+        checkpoint = int(model.activation_bytes(16)[1] * checkpoint[1])
+    train(model, X, y, checkpoint)
+    plan = model.checkpoint_plan
+    assert plan.n_segments > 1 and plan.recompute_flops > 0
+    assert model.workspace_bytes == plan.peak_bytes < plan.unplanned_bytes
+    if isinstance(checkpoint, int) and checkpoint > 100:
+        assert plan.peak_bytes <= checkpoint
+    np.testing.assert_array_equal(model.parameters().params, reference.parameters().params)
+    np.testing.assert_array_equal(model.state.params, reference.state.params)   # running stats once per step
+    # the layer-by-layer API recomputes segments too
+    x = X[:16].copy()
+    model.train(), reference.train()
+    out, out_ref = model.forward(x), reference.forward(x)
+    np.testing.assert_array_equal(out, out_ref)
+    np.testing.assert_array_equal(model.backward(out), reference.backward(out_ref))
+    np.testing.assert_array_equal(model.parameters().grads, reference.parameters().grads)
+    np.testing.assert_array_equal(model.predict(X), reference.predict(X))
+
+
+def test_auto_plans_no_checkpointing_when_everything_fits():
+    model = deep_model()
+    plan = C.plan(model, 32, "auto")
+    assert plan.n_segments == 1 and plan.recompute_flops == 0
+    assert plan.peak_bytes == plan.unplanned_bytes
+
+
+def test_run_that_only_fits_with_checkpointing_trains_to_completion():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((96, 20))
+    y = rng.integers(0, 10, 96)
+    model = deep_model((20,) + (32,) * 12 + (10,))
+    unplanned = model.activation_bytes(32)[1]
+    budget = (C.min_bytes(model, 32) + unplanned) // 2
+    assert budget < unplanned
+    with pytest.raises(MemoryError):
+        C.plan(model, 32, C.min_bytes(model, 32) - 1)
+    history = model.fit(X, y, optimizer=fb.optim.Adam(model.parameters()), epochs=3, batch_size=32,
+                        checkpoint=budget)
+    assert len(history["loss"]) == 3 and np.isfinite(history["loss"]).all()
+    assert model.workspace_bytes <= budget
+
+
+def test_impossible_budget_fails_before_training_with_numbers():
+    model = deep_model()
+    params = model.parameters().params.copy()
+    need = C.min_bytes(model, 32)
+    with pytest.raises(MemoryError, match=f"needs at least {need:,} bytes.*budget is {need - 1:,} bytes"):
+        model.fit(np.ones((64, 20)), np.zeros(64, int), batch_size=32, checkpoint=need - 1)
+    np.testing.assert_array_equal(model.parameters().params, params)
+    assert C.plan(model, 32, need).peak_bytes == need
+
+
+@pytest.mark.parametrize("bad, exc", [("most", TypeError), (True, TypeError), (-5, ValueError), (2.5, TypeError)])
+def test_bad_checkpoint_arguments(bad, exc):
+    model = deep_model()
+    with pytest.raises(exc, match="checkpoint|memory_budget"):
+        model.set_checkpoint(bad, batch_size=8)
+
+
+def test_uniform_segments():
+    assert C.uniform_segments(10, 3) == [0, 3, 7, 10]
+    assert C.uniform_segments(4, 9) == [0, 1, 2, 3, 4]
+    assert C.uniform_segments(5, 1) == [0, 5]
