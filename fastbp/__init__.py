@@ -5,7 +5,7 @@ from .layers import (ELU, GELU, BatchNorm1d, Dropout, Identity, LeakyReLU, Linea
                      Softplus, Tanh)
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss
 from .model import MLP, Sequential, load
-from . import autograd, data, optim  # noqa: E402
+from . import autograd, checkpoint, data, diagnostics, optim  # noqa: E402
 from .autograd import no_grad, tensor
 
 __version__ = "0.1.0"
@@ -13,6 +13,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Sequential", "MLP", "load", "Linear", "BatchNorm1d", "Dropout", "Identity", "ReLU", "LeakyReLU", "ELU", "GELU", "SiLU",
     "Sigmoid", "Tanh", "Softplus", "MSELoss", "L1Loss", "HuberLoss", "CrossEntropyLoss",
-    "BCEWithLogitsLoss", "optim", "data", "autograd", "tensor", "no_grad", "set_num_threads",
+    "BCEWithLogitsLoss", "optim", "data", "autograd", "checkpoint", "diagnostics", "tensor", "no_grad", "set_num_threads",
     "get_num_threads",
 ]

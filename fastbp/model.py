@@ -175,6 +175,10 @@ class Sequential:
         self.checkpoint_plan = plan
         return plan
 
+    def _parameterized_ops(self):
+        """(op index, name) of every op with parameters, e.g. ``(0, "0: Linear(64, 128)")``."""
+        return [(i, f"{i}: {op.name}") for i, op in enumerate(self._ops) if op.row[P.C_W] >= 0]
+
     def activation_bytes(self, batch_size):
         """Bytes kept for backward without checkpointing: ``(per_op dict, total)``."""
         from .checkpoint import activation_bytes
@@ -219,7 +223,7 @@ class Sequential:
         return float(value)
 
     def fit(self, X, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle=True, seed=None,
-            validation_data=None, verbose=0, callback=None, checkpoint=None):
+            validation_data=None, verbose=0, callback=None, checkpoint=None, track_grad_norms=False):
         """Train on (X, y) for ``epochs``; returns a ``History`` of per-epoch loss and metric.
 
         Args:
@@ -234,6 +238,8 @@ class Sequential:
             callback: called as ``callback(epoch, logs)`` after each epoch.
             checkpoint: gradient checkpointing for this and later steps: a ``fb.checkpoint.Plan``,
                 ``"auto"``, ``"sqrt"``, a segment count or a byte budget (see ``set_checkpoint``).
+            track_grad_norms: record each parameterized layer's gradient norm, averaged over the
+                epoch's steps, as ``history["grad_norms"]`` (one dict {layer: norm} per epoch).
         """
         from .optim import Adam
         loss = CrossEntropyLoss() if loss is None else get_loss(loss)
@@ -264,6 +270,7 @@ class Sequential:
         labels_batch = np.zeros(rows if labels.size else 0, dtype=np.int64)
         batch_losses = np.zeros(n_batches, dtype=np.float64)
         batch_metrics = np.zeros(n_batches, dtype=np.float64)
+        grad_norms = np.zeros((n_batches if track_grad_norms else 0, len(self._ops)), dtype=np.float64)
         metric_count = n if labels.size else n * self.out_features
         sizes = np.full(n_batches, batch_size, dtype=np.float64)
         sizes[-1] = n - batch_size * (n_batches - 1)
@@ -278,16 +285,20 @@ class Sequential:
                           self._dropout_seed, self._step,
                           X, T, labels, order, batch_size, loss.code, self.dtype.type(loss.param),
                           optimizer.code, optimizer.state, optimizer.hyper, optimizer.step_count,
-                          T_batch, labels_batch, batch_losses, batch_metrics)
+                          T_batch, labels_batch, batch_losses, batch_metrics, grad_norms)
             optimizer.step_count += n_batches
             self._step += n_batches
             logs = {"loss": float(np.dot(batch_losses, sizes) / n),
                     loss.metric: float(batch_metrics.sum() / metric_count)}
+            if track_grad_norms:
+                mean = grad_norms.mean(axis=0)
+                logs["grad_norms"] = {name: float(mean[i]) for i, name in self._parameterized_ops()}
             if validation_data is not None:
                 logs.update({"val_" + k: v for k, v in self._evaluate(Xv, Tv, Lv, loss).items()})
             history.append(epoch, logs)
             if verbose:
-                print(f"epoch {epoch + 1}/{epochs} " + " ".join(f"{k}={v:.4f}" for k, v in logs.items()))
+                print(f"epoch {epoch + 1}/{epochs} " + " ".join(f"{k}={v:.4f}" for k, v in logs.items()
+                                                                if not isinstance(v, dict)))
             if callback is not None:
                 callback(epoch, logs)
         self._forward_rows = 0

@@ -218,6 +218,23 @@ def metric_sum(loss_code, P, T, labels):
 
 
 @jit
+def layer_grad_norms(prog, grads, out):
+    """out[i] = ‖gradient of op i's parameters‖₂ (weights and bias together; 0 for ops without)."""
+    for i in range(prog.shape[0]):
+        n_in = prog[i, C_IN]
+        n_out = prog[i, C_OUT]
+        w = prog[i, C_W]
+        b = prog[i, C_B]
+        total = 0.0
+        if w >= 0:
+            size = n_out * n_in if prog[i, C_OP] == OP_DENSE else n_out
+            total += reductions.sum_of_squares(grads[w:w + size])
+        if b >= 0:
+            total += reductions.sum_of_squares(grads[b:b + n_out])
+        out[i] = total ** 0.5
+
+
+@jit
 def gather_rows(src, order, start, stop, out):
     """out[i] = src[order[start + i]] for the rows of one batch."""
     for i in range(stop - start):
@@ -229,11 +246,13 @@ def gather_rows(src, order, start, stop, out):
 @jit
 def train_epoch(prog, consts, params, grads, state, ws, cap, layout, work, segments, seed, step0,
                 X, T, labels, order, batch_size, loss_code, loss_param,
-                opt_code, opt_state, hyper, opt_step0, T_batch, labels_batch, batch_losses, batch_metrics):
+                opt_code, opt_state, hyper, opt_step0, T_batch, labels_batch, batch_losses, batch_metrics,
+                grad_norms):
     """Every batch of one epoch (``order`` is the shuffled row index).
 
     Each batch's mean loss goes to ``batch_losses`` and its metric sum (see
-    ``metric_sum``, computed before the update) to ``batch_metrics``.
+    ``metric_sum``, computed before the update) to ``batch_metrics``; when
+    ``grad_norms`` has a row per batch, each op's gradient norm goes there.
 
     Batch ``k`` runs as model step ``step0 + k`` and optimizer step ``opt_step0 + k + 1``.
     """
@@ -254,6 +273,8 @@ def train_epoch(prog, consts, params, grads, state, ws, cap, layout, work, segme
         batch_losses[k], batch_metrics[k] = train_step(prog, consts, params, grads, state, ws, cap, rows, layout, work,
                                      segments, seed, step0 + k, loss_code, loss_param, Tb, labels_batch[:rows],
                                      opt_code, opt_state, hyper, opt_step0 + k + 1)
+        if grad_norms.shape[0] > 0:
+            layer_grad_norms(prog, grads, grad_norms[k])
 
 
 @jit

@@ -1,0 +1,188 @@
+"""BatchNorm1d and Dropout inside models: references, central differences, state, modes."""
+import numpy as np
+import pytest
+
+import fastbp as fb
+from fastbp.kernels.program import MAX_OPS
+from tests.reference import dropout as ref_dropout
+from tests.reference import norm as ref_norm
+
+P_DROP = 0.3
+
+
+def make(dtype=np.float64, seed=0, **kw):
+    kw.setdefault("batchnorm", True)
+    kw.setdefault("dropout", P_DROP)
+    return fb.MLP([6, 9, 5], activation="tanh", dtype=dtype, seed=seed, **kw)
+
+
+def reference_forward(model, x, step):
+    """Linear → BatchNorm1d → Tanh → Dropout → Linear, in float64 numpy."""
+    lin0, bn, _, _, lin1 = model.layers
+    z0 = x @ lin0.weight.T.astype(np.float64) + lin0.bias
+    stats = ref_norm.batchnorm_train(z0, bn.weight, bn.bias, bn.eps)
+    a1 = np.tanh(stats["y"])
+    mask = ref_dropout.keep_mask(a1.shape, P_DROP, model._dropout_seed, step * MAX_OPS + 2)
+    a2 = np.where(mask, a1 / (1 - P_DROP), 0.0)
+    return a2 @ lin1.weight.T.astype(np.float64) + lin1.bias, stats, mask
+
+
+def test_training_forward_and_running_stats_match_reference():
+    model = make()
+    x = np.random.default_rng(0).standard_normal((7, 6))
+    bn = model.layers[1]
+    rm0, rv0 = bn.running_mean.copy(), bn.running_var.copy()
+    step = model._step
+    out = model.forward(x)
+    want, stats, mask = reference_forward(model, x, step)
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)
+    rm, rv = ref_norm.running_update(rm0, rv0, stats["mean"], stats["var"], bn.momentum, 7)
+    np.testing.assert_allclose(bn.running_mean, rm, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(bn.running_var, rv, rtol=1e-12)
+    assert 0 < mask.mean() < 1
+
+
+def test_eval_mode_uses_running_stats_and_no_dropout():
+    model = make()
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        model.forward(rng.standard_normal((16, 6)))
+    model.eval()
+    x = rng.standard_normal((5, 6))
+    lin0, bn, _, _, lin1 = model.layers
+    z0 = x @ lin0.weight.T + lin0.bias
+    a1 = np.tanh(ref_norm.batchnorm_eval(z0, bn.weight, bn.bias, bn.eps, bn.running_mean, bn.running_var))
+    want = a1 @ lin1.weight.T + lin1.bias
+    np.testing.assert_allclose(model.forward(x), want, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(model.predict(x), want, rtol=1e-12, atol=1e-13)
+    before = bn.running_mean.copy()
+    model.forward(x)
+    np.testing.assert_array_equal(bn.running_mean, before)        # eval never updates statistics
+    model.forward(x[:1])                                           # batch of 1 is fine in eval mode
+    model.train()
+    with pytest.raises(ValueError, match="BatchNorm1d needs more than 1 value"):
+        model.forward(x[:1])
+
+
+def test_central_differences_through_batchnorm_and_dropout():
+    """Every parameter and input gradient of L = Σ out ⊙ R, with the dropout mask held fixed."""
+    model = make(seed=3)
+    rng = np.random.default_rng(2)
+    x, R = rng.standard_normal((8, 6)), rng.standard_normal((8, 5))
+    step = model._step
+
+    def loss_at():
+        model._step = step                      # the same dropout mask every evaluation
+        return np.sum(model.forward(x) * R)
+
+    loss_at()
+    dx = model.backward(R)
+    analytic = model.parameters().grads.copy()
+    params, eps = model.parameters().params, 1e-6
+    numeric = np.empty_like(params)
+    for k in range(params.size):
+        keep = params[k]
+        params[k] = keep + eps
+        up = loss_at()
+        params[k] = keep - eps
+        down = loss_at()
+        params[k] = keep
+        numeric[k] = (up - down) / (2 * eps)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+    numeric_dx = np.empty_like(x)
+    for idx in np.ndindex(*x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += eps
+        xm[idx] -= eps
+        model._step = step
+        up = np.sum(model.forward(xp) * R)
+        model._step = step
+        numeric_dx[idx] = (up - np.sum(model.forward(xm) * R)) / (2 * eps)
+    np.testing.assert_allclose(dx, numeric_dx, rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_step_equals_layer_by_layer(dtype):
+    rng = np.random.default_rng(4)
+    fused, split = make(dtype), make(dtype)
+    opt_f, opt_s = fb.optim.AdamW(fused.parameters(), lr=1e-2), fb.optim.AdamW(split.parameters(), lr=1e-2)
+    loss = fb.CrossEntropyLoss()
+    for _ in range(4):
+        x = rng.standard_normal((12, 6)).astype(dtype)
+        y = rng.integers(0, 5, 12)
+        value = fused.train_step(x, y, loss, opt_f)
+        value_s, dout = loss(split.forward(x), y)
+        split.backward(dout)
+        opt_s.step()
+        assert value == value_s
+        np.testing.assert_array_equal(fused.parameters().params, split.parameters().params)
+        np.testing.assert_array_equal(fused.state.params, split.state.params)
+
+
+def test_dropout_is_reproducible_from_the_seed_and_differs_per_step():
+    x = np.ones((32, 6))
+    a, b = make(seed=5), make(seed=5)
+    first = a.forward(x)
+    np.testing.assert_array_equal(first, b.forward(x))
+    assert not np.array_equal(first, a.forward(x))          # the next step draws a new mask
+    assert not np.array_equal(first, make(seed=6).forward(x))
+
+
+def test_save_load_keeps_running_stats(tmp_path):
+    model = make()
+    rng = np.random.default_rng(7)
+    model.fit(rng.standard_normal((64, 6)), rng.integers(0, 5, 64), epochs=2, batch_size=16)
+    assert not np.allclose(model.layers[1].running_mean, 0)
+    model.save(tmp_path / "bn.npz")
+    loaded = fb.load(tmp_path / "bn.npz")
+    np.testing.assert_array_equal(loaded.state.params, model.state.params)
+    np.testing.assert_array_equal(loaded.layers[1].running_var, model.layers[1].running_var)
+    X = rng.standard_normal((9, 6))
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_affine_false_and_untracked_stats():
+    model = fb.Sequential(fb.Linear(4, 6), fb.BatchNorm1d(6, affine=False, track_running_stats=False),
+                          fb.ReLU(), fb.Linear(6, 2), dtype=np.float64, seed=0)
+    bn = model.layers[1]
+    assert bn.weight is None and bn.running_mean is None
+    x = np.random.default_rng(8).standard_normal((10, 4))
+    z0 = x @ model.layers[0].weight.T + model.layers[0].bias
+    a = np.maximum(ref_norm.batchnorm_train(z0, None, None, bn.eps)["y"], 0)
+    want = a @ model.layers[3].weight.T + model.layers[3].bias
+    np.testing.assert_allclose(model.eval().forward(x), want, rtol=1e-12, atol=1e-13)   # batch stats in eval
+
+
+def test_fit_rejects_a_final_batch_of_one_with_batchnorm():
+    model = make()
+    with pytest.raises(ValueError, match="batch of 1 row"):
+        model.fit(np.ones((33, 6)), np.zeros(33, int), batch_size=16)
+
+
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda: fb.Dropout(1.0), ValueError, r"p must be in \[0, 1\)"),
+    (lambda: fb.Dropout(-0.1), ValueError, "p must be >= 0"),
+    (lambda: fb.BatchNorm1d(0), ValueError, "num_features must be >= 1"),
+    (lambda: fb.BatchNorm1d(4, momentum=2), ValueError, "momentum must be <= 1"),
+    (lambda: fb.BatchNorm1d(4, eps=0), ValueError, "eps must be > 0"),
+    (lambda: fb.BatchNorm1d(4, affine=1), TypeError, "affine must be a bool"),
+    (lambda: fb.Sequential(fb.Linear(4, 3), fb.BatchNorm1d(4)), ValueError, "receives 3 features"),
+    (lambda: fb.MLP([4, 3, 2], batchnorm="yes"), TypeError, "batchnorm must be a bool"),
+])
+def test_bad_arguments(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_gradient_norm_diagnostics():
+    X, y = fb.data.load_digits()
+    model = fb.MLP([64, 32, 32, 10], activation="sigmoid", batchnorm=True, seed=0)
+    norms = fb.diagnostics.gradient_norms(model, X[:128], y[:128])
+    assert len(norms) == 5 and all(v > 0 for v in norms.values())       # 3 Linear + 2 BatchNorm1d
+    history = model.fit(X, y, epochs=2, batch_size=64, track_grad_norms=True)
+    assert len(history["grad_norms"]) == 2 and list(history["grad_norms"][0]) == list(norms)
+    # the diagnostic agrees with a direct computation from the gradient views
+    norms = fb.diagnostics.gradient_norms(model, X[:128], y[:128])
+    lin = model.layers[0]
+    want = np.sqrt(np.sum(lin.weight_grad.astype(np.float64) ** 2) + np.sum(lin.bias_grad.astype(np.float64) ** 2))
+    assert abs(next(iter(norms.values())) - want) < 1e-5 * want
