@@ -7,21 +7,72 @@ the whole engine are decided in one place.
   LLVM's SLP vectorizer off by default, which costs the register-tiled GEMM
   micro-kernel an order of magnitude; see ``benchmarks/NOTES.md``).  A user who
   sets the variable explicitly wins; ``SLP_VECTORIZED`` reports the outcome.
-* ``cache=True`` unless ``FASTBP_CACHE=0``.  Numba falls back to a user-wide
-  cache directory when the package directory is read-only; ``NUMBA_CACHE_DIR``
-  overrides both.
+* ``cache=True`` unless ``FASTBP_CACHE=0``.  The cache lives in
+  ``$FASTBP_CACHE_DIR`` (default ``~/.cache/fastbp``, or a temporary directory
+  when that is not writable, so read-only installs cache too), in a
+  subdirectory named after a hash of fastbp's version and kernel sources:
+  Numba only re-validates a cached function against its own file, so a kernel
+  edited in one module would otherwise leave stale copies inlined in its
+  callers' caches.  An explicit ``NUMBA_CACHE_DIR`` is respected as is.
 * ``FASTMATH_SAFE`` keeps NaN/Inf semantics (no ``nnan``/``ninf``) and no
   ``reassoc`` (which mis-vectorizes the GEMM micro-kernel);
   ``FASTMATH_REDUCE`` adds ``reassoc`` for reduction loops, whose order is then
   fixed by the compiled code, not by the thread count.
 """
+import hashlib
 import os
+import tempfile
 
 os.environ.setdefault("NUMBA_SLP_VECTORIZE", "1")
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _sources_hash():
+    """A short hash of every module that defines jitted code (a change invalidates the cache)."""
+    digest = hashlib.sha256()
+    for sub in ("kernels", "autograd"):
+        folder = os.path.join(_PACKAGE_DIR, sub)
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".py"):
+                with open(os.path.join(folder, name), "rb") as f:
+                    digest.update(name.encode() + b"\0" + f.read())
+    with open(os.path.join(_PACKAGE_DIR, "_jit.py"), "rb") as f:
+        digest.update(f.read())
+    return digest.hexdigest()[:16]
+
+
+def _writable(path):
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path)
+        probe.close()
+        return True
+    except OSError:
+        return False
+
+
+def _choose_cache_dir():
+    """The Numba cache directory fastbp uses, or None when caching is off."""
+    if os.environ.get("FASTBP_CACHE", "1") == "0":
+        return None
+    if "NUMBA_CACHE_DIR" in os.environ:
+        return os.environ["NUMBA_CACHE_DIR"]
+    base = os.environ.get("FASTBP_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "fastbp")
+    for root in (base, os.path.join(tempfile.gettempdir(), "fastbp-cache")):
+        path = os.path.join(root, "kernels-" + _sources_hash())
+        if _writable(path):
+            os.environ["NUMBA_CACHE_DIR"] = path
+            return path
+    return None
+
+
+CACHE_DIR = _choose_cache_dir()
+
 import numba  # noqa: E402  (must follow the environment set-up above)
 
-CACHE = os.environ.get("FASTBP_CACHE", "1") != "0"
+CACHE = CACHE_DIR is not None
 SLP_VECTORIZED = bool(getattr(numba.config, "SLP_VECTORIZE", 0))
 
 FASTMATH_SAFE = frozenset({"contract", "nsz"})
