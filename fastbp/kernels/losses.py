@@ -1,0 +1,163 @@
+"""Mean losses and their gradients in one pass, with torch's definitions.
+
+Each kernel returns the mean loss as a float64 and writes ``dP`` =
+d(mean loss)/dP in P's dtype.  Per-element math runs in float64 (inputs are
+upcast, ``dP`` is rounded once when stored) and the loss is accumulated in a
+fixed serial order, so the value does not depend on the thread count and a
+float32 model gets a float64-accurate loss.  Loss kernels are serial: the
+output layer is small next to the products that precede it.
+
+``dP`` may be the same array as ``P`` (every element of a row is read before
+it is overwritten).  Labels are assumed valid (``fastbp.validation``).
+"""
+import math
+
+import numpy as np
+
+from fastbp._jit import jit
+from fastbp.kernels.codes import BCE_WITH_LOGITS, CROSS_ENTROPY, HUBER, L1, MSE
+
+_KW = {"error_model": "numpy"}
+
+
+@jit(**_KW)
+def mse_loss(P, T, dP):
+    """mean((P - T)**2); dP = 2 (P - T) / N."""
+    B, n = P.shape
+    N = B * n
+    scale = 2.0 / N
+    s = 0.0
+    for i in range(B):
+        for j in range(n):
+            d = np.float64(P[i, j]) - np.float64(T[i, j])
+            s += d * d
+            dP[i, j] = d * scale
+    return s / N
+
+
+@jit(**_KW)
+def l1_loss(P, T, dP):
+    """mean(|P - T|); dP = sign(P - T) / N with sign(0) = 0 (NaN stays NaN)."""
+    B, n = P.shape
+    N = B * n
+    scale = 1.0 / N
+    s = 0.0
+    for i in range(B):
+        for j in range(n):
+            d = np.float64(P[i, j]) - np.float64(T[i, j])
+            s += abs(d)
+            if d > 0.0:
+                g = scale
+            elif d < 0.0:
+                g = -scale
+            else:
+                g = d * 0.0    # 0 for d == 0, NaN for NaN
+            dP[i, j] = g
+    return s / N
+
+
+@jit(**_KW)
+def huber_loss(P, T, delta, dP):
+    """torch.nn.HuberLoss(delta): 0.5 d**2 where |d| < delta, else delta (|d| - delta / 2)."""
+    B, n = P.shape
+    N = B * n
+    scale = 1.0 / N
+    dl = np.float64(delta)
+    s = 0.0
+    for i in range(B):
+        for j in range(n):
+            d = np.float64(P[i, j]) - np.float64(T[i, j])
+            z = abs(d)
+            if z < dl:
+                s += 0.5 * d * d
+            else:
+                s += dl * (z - 0.5 * dl)
+            # torch's backward: clamp d to [-delta, delta] (NaN passes through)
+            if d < -dl:
+                g = -dl
+            elif d > dl:
+                g = dl
+            else:
+                g = d
+            dP[i, j] = g * scale
+    return s / N
+
+
+@jit(**_KW)
+def bce_with_logits_loss(P, T, dP):
+    """mean(max(x, 0) - x t + log1p(exp(-|x|))); dP = (sigmoid(x) - t) / N.  Stable for any x."""
+    B, n = P.shape
+    N = B * n
+    scale = 1.0 / N
+    s = 0.0
+    for i in range(B):
+        for j in range(n):
+            x = np.float64(P[i, j])
+            t = np.float64(T[i, j])
+            e = math.exp(-abs(x))
+            s += max(x, 0.0) - x * t + math.log1p(e)
+            r = 1.0 / (1.0 + e)
+            sig = r if x >= 0.0 else e * r
+            dP[i, j] = (sig - t) * scale
+    return s / N
+
+
+@jit(**_KW)
+def cross_entropy_loss(P, labels, label_smoothing, dP):
+    """Softmax cross-entropy of logits P (B, C) against int64 labels, mean over the batch.
+
+    torch's label smoothing: the target is q = (1 - eps) onehot + eps / C, the
+    row loss is sum_j q_j (lse - x_j) and the gradient (softmax - q) / B.  With
+    m the row maximum, lse - x_j = (m - x_j) + log sum exp(x - m): a sum of
+    non-negative terms, so a small loss keeps its precision under huge logits.
+    """
+    B, C = P.shape
+    eps = np.float64(label_smoothing)
+    on = 1.0 - eps                      # the label's extra weight
+    off = eps / C                       # every class's weight
+    q_label = 1.0 - eps * ((C - 1) / C)   # on + off, exactly 1 when eps = 0 or C = 1
+    inv_b = 1.0 / B
+    total = 0.0
+    for i in range(B):
+        m = np.float64(P[i, 0])
+        for j in range(1, C):
+            m = max(m, np.float64(P[i, j]))
+        y = labels[i]
+        gap_y = m - np.float64(P[i, y])
+        se = 0.0
+        gaps = 0.0
+        for j in range(C):
+            gap = m - np.float64(P[i, j])
+            e = math.exp(-gap)
+            se += e
+            gaps += gap
+            dP[i, j] = e                # unnormalized softmax, finished below
+        ls = math.log(se)
+        total += on * (gap_y + ls) + off * (gaps + C * ls)
+        inv_se = 1.0 / se
+        for j in range(C):
+            dP[i, j] = (np.float64(dP[i, j]) * inv_se - off) * inv_b
+        # p_y - q_y cancels when p_y ~ 1: use a float64 exp, not the stored (maybe float32) one
+        dP[i, y] = (math.exp(-gap_y) * inv_se - q_label) * inv_b
+    return total * inv_b
+
+
+@jit(**_KW)
+def loss_value_and_grad(code, P, T, labels, param, dP):
+    """Dispatch on a loss code (``codes.py``); ``param`` is delta (HUBER) or label_smoothing (CE).
+
+    CROSS_ENTROPY reads ``labels`` and ignores ``T`` (which may be a (0, 0)
+    array); the other losses read ``T`` and ignore ``labels``.  Returns NaN
+    for an unknown code.
+    """
+    if code == MSE:
+        return mse_loss(P, T, dP)
+    if code == L1:
+        return l1_loss(P, T, dP)
+    if code == HUBER:
+        return huber_loss(P, T, param, dP)
+    if code == CROSS_ENTROPY:
+        return cross_entropy_loss(P, labels, param, dP)
+    if code == BCE_WITH_LOGITS:
+        return bce_with_logits_loss(P, T, dP)
+    return np.nan
