@@ -1,0 +1,252 @@
+"""Training-step throughput of fastbp beside numpy, PyTorch and JAX (``fastbp bench``).
+
+A step is the full float32 training step of an MLP with ReLU between its
+Linear layers: forward, softmax cross-entropy, backward and an Adam update
+(lr 1e-3), on one fixed random batch.  fastbp runs ``model.train_step`` (one
+compiled call); numpy runs the hand-written reference below (GEMMs in numpy's
+BLAS, elementwise work in numpy); torch runs eager mode; JAX runs one
+``jax.jit``-compiled step with a hand-written Adam.  Each framework is warmed up
+(which compiles fastbp's kernels and JAX's step) before it is timed.
+"""
+import importlib.util
+import itertools
+import statistics
+import time
+
+import numpy as np
+
+WORKLOADS = {  # name: (description, layer widths including input and output, batch)
+    "W1": ("784-256-256-10", [784, 256, 256, 10], 128),
+    "W2": ("784-1024x3-10", [784, 1024, 1024, 1024, 10], 256),
+    "W3": ("64-64-64-10", [64, 64, 64, 10], 32),
+    "W4": ("256-256x16-10", [256] + [256] * 16 + [10], 64),
+}
+FRAMEWORKS = ("fastbp", "numpy", "torch", "jax")
+PEERS = FRAMEWORKS[1:]
+LR, BETA1, BETA2, EPS = 1e-3, 0.9, 0.999, 1e-8
+WARMUP_STEPS = 3
+
+
+def make_batch(widths, batch, seed=1):
+    """A fixed random batch: float32 inputs (batch, widths[0]) and int64 labels."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, widths[0])).astype(np.float32)
+    y = rng.integers(0, widths[-1], batch).astype(np.int64)
+    return x, y
+
+
+def init_params(widths, seed=0):
+    """He-initialized weights (in, out) and zero biases, float32: one starting point for every peer."""
+    rng = np.random.default_rng(seed)
+    Ws = [(rng.standard_normal((a, b)) * np.sqrt(2.0 / a)).astype(np.float32)
+          for a, b in itertools.pairwise(widths)]
+    bs = [np.zeros(b, np.float32) for b in widths[1:]]
+    return Ws, bs
+
+
+class NumpyMLP:
+    """The plain-numpy reference step: forward, softmax-CE, backward, Adam, with in-place buffers."""
+
+    def __init__(self, widths, seed=0):
+        self.W, self.b = init_params(widths, seed)
+        self.params = self.W + self.b
+        self.m = [np.zeros_like(p) for p in self.params]
+        self.v = [np.zeros_like(p) for p in self.params]
+        self.tmp = [np.empty_like(p) for p in self.params]
+        self.t = 0
+
+    def step(self, x, y):
+        hs = [x]
+        for i, (W, b) in enumerate(zip(self.W, self.b)):
+            z = hs[-1] @ W
+            z += b
+            if i < len(self.W) - 1:
+                np.maximum(z, 0, out=z)
+            hs.append(z)
+        z = hs[-1]
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+        n = len(y)
+        rows = np.arange(n)
+        loss = -np.log(z[rows, y]).mean()
+        z[rows, y] -= 1
+        dz = z * np.float32(1 / n)
+        gW, gb = [None] * len(self.W), [None] * len(self.W)
+        for i in range(len(self.W) - 1, -1, -1):
+            gW[i] = hs[i].T @ dz
+            gb[i] = dz.sum(axis=0)
+            if i > 0:
+                dz = dz @ self.W[i].T
+                dz *= hs[i] > 0
+        self._adam(gW + gb)
+        return float(loss)
+
+    def _adam(self, grads):
+        self.t += 1
+        f = np.float32
+        lr_t = f(LR * (1 - BETA2 ** self.t) ** 0.5 / (1 - BETA1 ** self.t))
+        for p, g, m, v, tmp in zip(self.params, grads, self.m, self.v, self.tmp):
+            m *= f(BETA1)
+            m += f(1 - BETA1) * g
+            v *= f(BETA2)
+            np.multiply(g, g, out=tmp)
+            tmp *= f(1 - BETA2)
+            v += tmp
+            np.sqrt(v, out=tmp)
+            tmp += f(EPS)
+            np.divide(m, tmp, out=tmp)
+            tmp *= lr_t
+            p -= tmp
+
+
+def fastbp_step(widths, batch):
+    import fastbp as fb
+    model = fb.MLP(widths, activation="relu", dtype=np.float32, seed=0)
+    opt = fb.optim.Adam(model.parameters(), lr=LR)
+    loss = fb.CrossEntropyLoss()
+    x, y = make_batch(widths, batch)
+    return lambda: model.train_step(x, y, loss, opt)
+
+
+def numpy_step(widths, batch):
+    net = NumpyMLP(widths)
+    x, y = make_batch(widths, batch)
+    return lambda: net.step(x, y)
+
+
+def torch_step(widths, batch):
+    import torch
+    import torch.nn.functional as F
+    torch.manual_seed(0)
+    layers = []
+    for i in range(len(widths) - 1):
+        layers.append(torch.nn.Linear(widths[i], widths[i + 1]))
+        if i < len(widths) - 2:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers)
+    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    x, y = (torch.from_numpy(a) for a in make_batch(widths, batch))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+def jax_step(widths, batch):
+    import jax
+    import jax.numpy as jnp
+    Ws, bs = init_params(widths)
+    params = [(jnp.asarray(W), jnp.asarray(b)) for W, b in zip(Ws, bs)]
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+    x, y = (jnp.asarray(a) for a in make_batch(widths, batch))
+
+    def loss_fn(params, x, y):
+        h = x
+        for i, (W, b) in enumerate(params):
+            h = h @ W + b
+            if i < len(params) - 1:
+                h = jax.nn.relu(h)
+        logp = jax.nn.log_softmax(h)
+        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+    @jax.jit
+    def train(params, m, v, t, x, y):
+        loss, g = jax.value_and_grad(loss_fn)(params, x, y)
+        t = t + 1
+        m = jax.tree_util.tree_map(lambda m, g: BETA1 * m + (1 - BETA1) * g, m, g)
+        v = jax.tree_util.tree_map(lambda v, g: BETA2 * v + (1 - BETA2) * g * g, v, g)
+        c1, c2 = 1 - BETA1 ** t, 1 - BETA2 ** t
+        params = jax.tree_util.tree_map(lambda p, m, v: p - LR * (m / c1) / (jnp.sqrt(v / c2) + EPS),
+                                        params, m, v)
+        return params, m, v, t, loss
+
+    state = [params, zeros, zeros, jnp.float32(0)]
+
+    def step():
+        *state[:], loss = train(*state, x, y)
+        loss.block_until_ready()
+        return loss
+    return step
+
+
+STEP_BUILDERS = {"fastbp": fastbp_step, "numpy": numpy_step, "torch": torch_step, "jax": jax_step}
+
+
+def missing(framework):
+    """None when ``framework`` can run here, else why it cannot (for the table's notes)."""
+    module = {"fastbp": "fastbp", "numpy": "numpy", "torch": "torch", "jax": "jax"}[framework]
+    if importlib.util.find_spec(module) is None:
+        return f"{framework} is not installed (pip install {framework}); column skipped"
+    return None
+
+
+def measure(step, batch, repeats=3, seconds=0.2, warmup=WARMUP_STEPS):
+    """Median samples/s over ``repeats`` timed runs of at least ``seconds`` each, after ``warmup`` steps."""
+    for _ in range(warmup):
+        step()
+    t0 = time.perf_counter()
+    step()
+    dt = max(time.perf_counter() - t0, 1e-9)
+    n = max(1, int(seconds / dt))
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            step()
+        rates.append(batch * n / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+def _limit_threads(threads):
+    """Give every framework the same thread count; returns notes about what could not be limited."""
+    notes = []
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(limits=threads, user_api="blas")
+    except ImportError:
+        notes.append("numpy: threadpoolctl is not installed, so BLAS used its own thread count")
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+        torch.set_num_threads(threads)
+    return notes
+
+
+def run(workloads=None, against=PEERS, repeats=3, seconds=0.2, threads=None, print_fn=print):
+    """Measure and print the side-by-side table; returns ``{workload: {framework: samples/s}}``."""
+    import fastbp as fb
+    workloads = list(WORKLOADS) if not workloads else list(workloads)
+    if threads is not None:
+        fb.set_num_threads(threads)
+    threads = fb.get_num_threads()
+    frameworks = ["fastbp"] + [f for f in PEERS if f in against]
+    notes = [why for why in (missing(f) for f in frameworks) if why]
+    frameworks = [f for f in frameworks if missing(f) is None]
+    if "jax" in frameworks:
+        notes.append("jax: uses its own thread pool (XLA), not limited to the thread count above")
+    notes += _limit_threads(threads)
+    print_fn(f"samples/s of a full float32 training step (forward, softmax-CE, backward, Adam), "
+             f"{threads} thread(s); median of {repeats} run(s) of >= {seconds:g} s after {WARMUP_STEPS} "
+             "warm-up steps (higher is better)")
+    peers = [f for f in frameworks if f != "fastbp"]
+    header = f"{'workload':<20}{'batch':>6}" + "".join(f"{f:>12}" for f in frameworks) + \
+        "".join(f"{'vs ' + f:>11}" for f in peers)
+    print_fn(header)
+    print_fn("-" * len(header))
+    results = {}
+    for name in workloads:
+        desc, widths, batch = WORKLOADS[name]
+        rates = {f: measure(STEP_BUILDERS[f](widths, batch), batch, repeats, seconds) for f in frameworks}
+        results[name] = rates
+        line = f"{name + ' ' + desc:<20}{batch:>6}" + "".join(f"{rates[f]:>12,.0f}" for f in frameworks)
+        line += "".join(f"{rates['fastbp'] / rates[f]:>10.2f}x" for f in peers)
+        print_fn(line)
+    for note in notes:
+        print_fn("note: " + note)
+    if peers:
+        print_fn("'vs X' = fastbp samples/s / X samples/s (above 1 means fastbp is faster)")
+    return results

@@ -1,0 +1,429 @@
+"""Loading user data for the command line: tables in, arrays and a reproducible preprocessing out.
+
+Three file layouts (chosen by extension):
+
+* ``.csv`` (``.tsv``/``.txt`` too): a header row, then one sample per line.
+  Every feature column must be numeric; the target column (default: the last)
+  may hold numbers or strings.  The delimiter is ``,`` unless the header uses
+  tabs or semicolons instead.
+* ``.npz``: arrays ``X`` (N, F) and ``y`` (N,) or (N, k) (``y`` optional for predict).
+* ``.npy``: the feature matrix ``X``; the targets come from a second ``.npy`` file.
+
+``Preprocessing`` holds what prediction must repeat: the feature standardization
+(mean and std of the training split), the class labels behind the class indices
+(classification) or the target scaling (regression).  It is saved as a JSON
+sidecar next to the model (``model.npz.preprocess.json``) because the model file
+itself only holds the network.
+
+Every problem with the user's data raises ``DataError`` with a message that says
+what is wrong and how to fix it.
+"""
+import csv
+import json
+import os
+import zipfile
+
+import numpy as np
+
+#: at most this many distinct integer values make a numeric target "classification"
+MAX_INFERRED_CLASSES = 20
+SIDECAR_SUFFIX = ".preprocess.json"
+SIDECAR_FORMAT = "fastbp-preprocess"
+CSV_EXTENSIONS = (".csv", ".tsv", ".txt")
+
+
+class DataError(ValueError):
+    """Bad user data: the message names the file and says how to fix it."""
+
+
+class Table:
+    """Features ``X`` (float64, N×F), raw targets ``y`` (or None) and the column names."""
+
+    def __init__(self, X, y, feature_names, target_name=None):
+        self.X = X
+        self.y = y
+        self.feature_names = list(feature_names)
+        self.target_name = target_name
+
+    def __len__(self):
+        return self.X.shape[0]
+
+
+# ----------------------------------------------------------------------------- reading
+def load_table(path, target=None, targets_path=None, require_target=True, features=None):
+    """Read a training or prediction table from ``path`` (see the module docstring).
+
+    Args:
+        target: CSV target column, by name or 0-based index (default: the last column).
+        targets_path: the ``.npy`` file with the targets when ``path`` is a ``.npy`` file.
+        require_target: False for prediction: a CSV is then all features (unless
+            ``target`` names a column to drop) and an ``.npz`` needs no ``y``.
+        features: CSV feature columns to read, by name and in this order (prediction);
+            every other column is ignored.
+    """
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in CSV_EXTENSIONS + (".npz", ".npy"):
+        raise DataError(f"{path}: unknown file type {ext or '(no extension)'!r}; use .csv (with a header "
+                        "row), .npz (arrays X and y) or .npy (X, with --targets y.npy)")
+    _check_readable(path)
+    if targets_path is not None and ext != ".npy":
+        raise DataError(f"--targets is only for a .npy feature file; {path} is {ext} "
+                        "(a .csv names its target column with --target, an .npz holds y itself)")
+    if target is not None and ext not in CSV_EXTENSIONS:
+        raise DataError(f"--target selects a CSV column; {path} is {ext}, whose targets are the array y")
+    if ext in CSV_EXTENSIONS:
+        return _load_csv(path, target, require_target, features)
+    if ext == ".npz":
+        return _load_npz(path, require_target)
+    return _load_npy(path, targets_path, require_target)
+
+
+def _check_readable(path):
+    if not os.path.exists(path):
+        raise DataError(f"{path}: no such file; check the path")
+    if os.path.isdir(path):
+        raise DataError(f"{path} is a directory; give a data file")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"{path}: permission denied; make the file readable")
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _sniff_delimiter(first_line):
+    if "," in first_line:
+        return ","
+    for delim in ("\t", ";"):
+        if delim in first_line:
+            return delim
+    return ","
+
+
+def _load_csv(path, target, require_target, features=None):
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            first = f.readline()
+            f.seek(0)
+            reader = csv.reader(f, delimiter=_sniff_delimiter(first), strict=True)
+            rows = []
+            header = None
+            for row in reader:
+                if not row or all(not cell.strip() for cell in row):
+                    continue                        # blank lines carry nothing
+                if header is None:
+                    header = [cell.strip() for cell in row]
+                    continue
+                if len(row) != len(header):
+                    raise DataError(f"{path}, line {reader.line_num}: {len(row)} fields but the header has "
+                                    f"{len(header)}; every row needs one value per column")
+                rows.append(row)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not a UTF-8 text file ({exc.reason} at byte {exc.start}); "
+                        "save the CSV as UTF-8") from None
+    except csv.Error as exc:
+        raise DataError(f"{path}: malformed CSV ({exc}); check quoting on that line") from None
+    if header is None:
+        raise DataError(f"{path} is empty; a CSV needs a header row and at least one data row")
+    if all(_is_number(name) for name in header):
+        shown = ", ".join(header[:4]) + (", ..." if len(header) > 4 else "")
+        raise DataError(f"{path}: the first line ({shown}) looks like data; "
+                        "add a header row with column names")
+    if any(not name for name in header):
+        raise DataError(f"{path}: column {header.index('') + 1} of the header has no name; name every column")
+    dupes = sorted({name for name in header if header.count(name) > 1})
+    if dupes:
+        raise DataError(f"{path}: duplicate column name(s) {', '.join(map(repr, dupes))}; make them unique")
+    if not rows:
+        raise DataError(f"{path} has a header but no data rows")
+    columns = list(zip(*rows))
+
+    t_index = None
+    if target is not None:
+        t_index = _column_index(path, header, target)
+    elif require_target:
+        t_index = len(header) - 1
+    if require_target and len(header) < 2:
+        raise DataError(f"{path} has a single column; it needs at least one feature column "
+                        "and a target column")
+
+    if features is not None:
+        missing = [name for name in features if name not in header]
+        if missing:
+            shown = ", ".join(map(repr, missing[:8])) + (", ..." if len(missing) > 8 else "")
+            raise DataError(f"{path} lacks the feature column(s) {shown} that the model was trained on; "
+                            "use the training file's column names in the header")
+        feature_idx = [header.index(name) for name in features]
+    else:
+        feature_idx = [i for i in range(len(header)) if i != t_index]
+    if not feature_idx:
+        raise DataError(f"{path} has no feature columns besides the target {header[t_index]!r}")
+    X = np.empty((len(rows), len(feature_idx)), dtype=np.float64)
+    for j, i in enumerate(feature_idx):
+        X[:, j] = _numeric_column(path, header[i], columns[i], is_target=False)
+    y = None
+    if t_index is not None:
+        y = _target_column(path, header[t_index], columns[t_index])
+    return Table(X, y, [header[i] for i in feature_idx], header[t_index] if t_index is not None else None)
+
+
+def _column_index(path, header, target):
+    if target in header:
+        return header.index(target)
+    try:
+        index = int(target)
+    except ValueError:
+        index = None
+    if index is not None and -len(header) <= index < len(header):
+        return index % len(header)
+    shown = ", ".join(header[:12]) + (", ..." if len(header) > 12 else "")
+    raise DataError(f"{path}: no column {target!r} for --target; the columns are: {shown}")
+
+
+def _numeric_column(path, name, cells, is_target):
+    """Parse one column as float64, or say which cell is not a number."""
+    stripped = [cell.strip() for cell in cells]
+    try:
+        values = np.array(stripped).astype(np.float64)
+    except ValueError:
+        values = np.empty(len(stripped), dtype=np.float64)
+        for row, cell in enumerate(stripped, start=1):
+            try:
+                values[row - 1] = float(cell)
+            except ValueError:
+                if not cell:
+                    what, fix = "missing value", "fill in or drop rows with missing values"
+                else:
+                    what = f"{cell!r} is not a number"
+                    fix = ("targets must be all numbers or all labels" if is_target else
+                           "features must be numeric: encode categories as numbers (e.g. one-hot) "
+                           "or drop the column")
+                raise DataError(f"{path}: column {name!r}, data row {row}: {what}; {fix}") from None
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row = int(np.argmax(bad)) + 1
+        raise DataError(f"{path}: column {name!r}, data row {row}: {cells[row - 1].strip()!r} (NaN/Inf) "
+                        "is not usable; fill in or drop rows with missing values")
+    return values
+
+
+def _target_column(path, name, cells):
+    """Numbers as float64 when every cell is one; otherwise the stripped strings (class labels)."""
+    stripped = [cell.strip() for cell in cells]
+    if all(_is_number(cell) for cell in stripped):
+        return _numeric_column(path, name, cells, is_target=True)
+    if any(not cell for cell in stripped):
+        row = stripped.index("") + 1
+        raise DataError(f"{path}: target column {name!r}, data row {row}: missing value; "
+                        "every sample needs a target")
+    return np.array(stripped)
+
+
+def _load_array(path, archive=None, key=None):
+    where = f"{path}" if key is None else f"{path}[{key!r}]"
+    try:
+        arr = archive[key] if archive is not None else np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+            raise DataError(f"{where} holds Python objects, which fastbp does not unpickle; "
+                            "save plain numeric (or string label) arrays") from None
+        raise DataError(f"{where} is not a valid .npy array ({exc})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{where} cannot be read as a numpy array ({exc})") from None
+    if not isinstance(arr, np.ndarray):
+        raise DataError(f"{path} is an .npz archive; rename it to .npz or save X with numpy.save")
+    return arr
+
+
+def _features(where, X):
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"{where} must hold numbers, got dtype {X.dtype}; encode categories as numbers")
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+    if X.ndim != 2:
+        raise DataError(f"{where} must be a 2-D (samples, features) array, got shape {X.shape}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise DataError(f"{where} is empty (shape {X.shape})")
+    X = X.astype(np.float64)
+    if not np.isfinite(X).all():
+        row = int(np.argmax(~np.isfinite(X).all(axis=1)))
+        raise DataError(f"{where} has NaN or Inf values (first in row {row}); fill in or drop them")
+    return X
+
+
+def _targets(where, y, n_rows):
+    if y.dtype.kind not in "biufU":
+        raise DataError(f"{where} must hold numbers or strings, got dtype {y.dtype}")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim not in (1, 2) or y.shape[0] != n_rows:
+        raise DataError(f"{where} has shape {y.shape}, but X has {n_rows} rows; give one target per row")
+    if y.dtype.kind in "biuf":
+        y = y.astype(np.float64)
+        if not np.isfinite(y).all():
+            raise DataError(f"{where} has NaN or Inf values; every sample needs a finite target")
+    return y
+
+
+def _load_npz(path, require_target):
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path} is not a valid .npz archive ({exc})") from None
+    if not hasattr(archive, "files"):
+        raise DataError(f"{path} holds a single array; use the .npy extension for it (with --targets y.npy)")
+    with archive:
+        names = archive.files
+        if "X" not in names:
+            raise DataError(f"{path} has no array 'X' (found: {', '.join(names) or 'none'}); "
+                            "save it with numpy.savez(path, X=features, y=targets)")
+        X = _features(f"{path}['X']", _load_array(path, archive, "X"))
+        y = None
+        if "y" in names:
+            y = _targets(f"{path}['y']", _load_array(path, archive, "y"), X.shape[0])
+        elif require_target:
+            raise DataError(f"{path} has no array 'y' (found: {', '.join(names)}); "
+                            "save it with numpy.savez(path, X=features, y=targets)")
+    return Table(X, y, [f"x{i}" for i in range(X.shape[1])], "y")
+
+
+def _load_npy(path, targets_path, require_target):
+    if require_target and targets_path is None:
+        raise DataError(f"{path} holds only the features; give the targets too: --targets y.npy")
+    X = _features(path, _load_array(path))
+    y = None
+    if targets_path is not None:
+        targets_path = os.fspath(targets_path)
+        if not targets_path.lower().endswith(".npy"):
+            raise DataError(f"--targets must be a .npy file, got {targets_path}")
+        _check_readable(targets_path)
+        y = _targets(targets_path, _load_array(targets_path), X.shape[0])
+    return Table(X, y, [f"x{i}" for i in range(X.shape[1])], "y")
+
+
+# --------------------------------------------------------------------------- the task
+def infer_task(y):
+    """``"classification"`` for string targets or integer-valued ones with few distinct values."""
+    if y.dtype.kind == "U":
+        return "classification"
+    if y.ndim == 1 and np.all(y == np.round(y)) and len(np.unique(y)) <= MAX_INFERRED_CLASSES:
+        return "classification"
+    return "regression"
+
+
+def _json_label(value):
+    """A class label as JSON: ints stay ints (3.0 → 3), strings stay strings."""
+    if isinstance(value, str):
+        return value
+    value = float(value)
+    return int(value) if value == round(value) else value
+
+
+class Preprocessing:
+    """What training learned about the data and prediction must repeat.
+
+    Attributes:
+        task: ``"classification"`` or ``"regression"``.
+        mean, std: per-feature standardization from the training split (std 0 → 1).
+        classes: the original class labels; class index i means ``classes[i]``.
+        y_mean, y_std: regression target standardization (the model predicts standardized values).
+        feature_names, target_name: column names, to select columns of a prediction CSV.
+        loss: the training loss name (``"bce"`` changes how outputs become probabilities).
+    """
+
+    def __init__(self, task, mean, std, feature_names, target_name=None, classes=None,
+                 y_mean=None, y_std=None, loss=None):
+        self.task = task
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.std = np.asarray(std, dtype=np.float64)
+        self.feature_names = list(feature_names)
+        self.target_name = target_name
+        self.classes = None if classes is None else list(classes)
+        self.y_mean = None if y_mean is None else np.asarray(y_mean, dtype=np.float64)
+        self.y_std = None if y_std is None else np.asarray(y_std, dtype=np.float64)
+        self.loss = loss
+
+    @classmethod
+    def fit(cls, X, feature_names, target_name=None, task="classification", y=None, loss=None):
+        """Standardization from the training features ``X`` (and regression targets ``y``)."""
+        mean = X.mean(axis=0)
+        std = X.std(axis=0)
+        std[std == 0] = 1.0                        # constant columns pass through centred
+        y_mean = y_std = None
+        if task == "regression" and y is not None:
+            y_mean = y.mean(axis=0)
+            y_std = np.where(y.std(axis=0) == 0, 1.0, y.std(axis=0))
+        return cls(task, mean, std, feature_names, target_name, y_mean=y_mean, y_std=y_std, loss=loss)
+
+    def transform(self, X, dtype=np.float64):
+        return ((X - self.mean) / self.std).astype(dtype)
+
+    def encode_labels(self, y):
+        """Class labels → indices 0..C-1 (sets ``classes`` on first use)."""
+        if self.classes is None:
+            self.classes = [_json_label(v) for v in np.unique(y)]
+        lookup = {label: i for i, label in enumerate(self.classes)}
+        try:
+            return np.array([lookup[_json_label(v)] for v in y], dtype=np.int64)
+        except KeyError as exc:
+            raise DataError(f"unknown class label {exc.args[0]!r}") from None
+
+    def decode_labels(self, indices):
+        labels = [self.classes[int(i)] for i in indices]
+        if all(isinstance(v, str) for v in self.classes):
+            return np.array(labels, dtype=str)
+        return np.array(labels)
+
+    def scale_targets(self, y):
+        return (y - self.y_mean) / self.y_std
+
+    def unscale_targets(self, y):
+        return y * self.y_std + self.y_mean
+
+    # -------------------------------------------------------------- persistence
+    def to_dict(self):
+        def vec(a):
+            return None if a is None else [float(v) for v in np.ravel(a)]
+        return {"format": SIDECAR_FORMAT, "version": 1, "task": self.task, "loss": self.loss,
+                "feature_names": self.feature_names, "target_name": self.target_name,
+                "mean": vec(self.mean), "std": vec(self.std), "classes": self.classes,
+                "y_mean": vec(self.y_mean), "y_std": vec(self.y_std)}
+
+    @classmethod
+    def from_dict(cls, d, where="preprocessing"):
+        if not isinstance(d, dict) or d.get("format") != SIDECAR_FORMAT:
+            raise DataError(f"{where} is not a fastbp preprocessing file")
+        try:
+            return cls(d["task"], d["mean"], d["std"], d["feature_names"], d.get("target_name"),
+                       d.get("classes"), d.get("y_mean"), d.get("y_std"), d.get("loss"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"{where} is damaged ({exc!r}); retrain and save the model again") from None
+
+    def save(self, path):
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, indent=1)
+
+    @classmethod
+    def load(cls, path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                d = json.load(f)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataError(f"{path} cannot be read ({exc}); retrain and save the model again") from None
+        return cls.from_dict(d, path)
+
+
+def model_path(path):
+    """The path ``model.save`` writes to: numpy appends ``.npz`` when it is missing."""
+    path = os.fspath(path)
+    return path if path.endswith(".npz") else path + ".npz"
+
+
+def sidecar_path(model_file):
+    """``model.npz`` → ``model.npz.preprocess.json``."""
+    return model_path(model_file) + SIDECAR_SUFFIX
