@@ -1,0 +1,1211 @@
+"""The three products of a dense layer, as packed, register-tiled Numba GEMMs.
+
+``W`` has shape ``(out, in)`` like ``torch.nn.Linear.weight``:
+
+* ``matmul_nt(A, W, work, out)``: ``out = A @ W.T``  (forward, ``Z = A Wᵀ``)
+* ``matmul_tn(D, A, work, out)``: ``out = D.T @ A``  (weight gradient ``δᵀ A``)
+* ``matmul_nn(D, W, work, out)``: ``out = D @ W``    (input gradient ``δ W``)
+
+All three reduce to one core, ``C (m, n) = op(A) (m, k) · op(B) (k, n)`` over flat
+arrays with (row, column) strides, so transposes cost nothing but a packing order.
+The core (BLIS style): the k range is cut into balanced blocks of at most ``KC``;
+per block, A is packed into ``MR``-row micro-panels and B into ``NR``-column
+micro-panels (zero padded, so every tile runs the same full micro-kernel), then a
+``prange`` over (row block, column block) tasks runs the ``MR x NR`` register-tile
+micro-kernel ``_ukr``, which accumulates across k in registers (generated code,
+see ``benchmarks/NOTES.md``).  The first k block writes ``C``, later ones add to it.
+
+Determinism: every element of ``C`` is computed by one task, over the k blocks in
+a fixed order, by the same micro-kernel, and neither the blocking nor the choice
+of the serial or parallel path depends on the thread count; so results are
+bitwise identical for any number of threads.
+
+``work`` is a 1-D scratch buffer of the arrays' dtype, at least ``work_size(M, N,
+K)`` long for a layer with ``in = K``, ``out = N``, batch ``M``: one size serves
+all three products.  The kernels allocate nothing.
+"""
+import numpy as np
+from numba import types
+from numba.extending import intrinsic
+
+from fastbp._jit import FASTMATH_REDUCE, jit, jit_parallel, prange
+
+MR = 6               # micro-tile rows (register tile; regenerate _ukr to change)
+NR = 32              # micro-tile columns (two zmm vectors of float32)
+KC = 256             # maximum k block (packed B micro-panel NR*KC*4 B = 32 KiB, fits L1)
+MC_PANELS = 16       # row micro-panels per parallel task
+NC_PANELS = 8        # column micro-panels per parallel task
+ALIGN = 16           # elements of slack to align packed panels to 64 bytes
+PAR_FLOPS = 2000000   # 2*m*n*k below this runs serially (thread launch dominates)
+GEMV_ROWS = 64       # outputs per parallel task of the batch-1 (dot) path
+GEMV_COLS = 256      # outputs per parallel task of the batch-1 (axpy) path
+
+
+@intrinsic
+def _wide_vectors(typingctx):
+    """Let LLVM use 512-bit vectors in the calling function (a no-op at run time).
+
+    On AVX-512 CPUs (this machine: Emerald Rapids) LLVM's X86 tuning prefers
+    256-bit vectors, so the SLP-vectorized micro-kernel used ymm registers and
+    ran at half of OpenBLAS's zmm kernel.  These two function attributes (what
+    clang's ``-mprefer-vector-width=512`` sets) lift that for the micro-kernel
+    only; ``noinline`` keeps it a function of its own so the attributes stay
+    with its code.  Without AVX-512 the attributes change nothing.
+    """
+    def codegen(context, builder, sig, args):
+        attrs = builder.function.attributes
+        # llvmlite validates attribute names against a fixed list; string
+        # attributes are valid LLVM IR, so add them to the underlying set.
+        set.add(attrs, '"prefer-vector-width"="512"')
+        set.add(attrs, '"min-legal-vector-width"="512"')
+        attrs.add("noinline")
+        return context.get_dummy_value()
+    return types.none(), codegen
+
+
+@jit
+def _cdiv(a, b):
+    return (a + b - 1) // b
+
+
+@jit
+def _kblocks(k):
+    """Number of k blocks and their maximum length (balanced; depends on k only)."""
+    nkb = _cdiv(k, KC)
+    return nkb, _cdiv(k, nkb)
+
+
+@jit
+def _core_size(m, n, k):
+    nkb, kcmax = _kblocks(k)
+    mp = _cdiv(m, MR)
+    np_ = _cdiv(n, NR)
+    return ALIGN + mp * MR * kcmax + np_ * NR * kcmax + ALIGN + _ntasks(m, n) * MR * NR
+
+
+@jit
+def _ntasks(m, n):
+    return _cdiv(_cdiv(m, MR), MC_PANELS) * _cdiv(_cdiv(n, NR), NC_PANELS)
+
+
+@jit
+def work_size(M, N, K):
+    """Scratch length (elements) that serves matmul_nt, matmul_tn and matmul_nn of one layer.
+
+    Layer: batch ``M``, ``in = K``, ``out = N`` (``W`` is ``(N, K)``).  The three
+    products are the cores (m, n, k) = (M, N, K), (N, K, M) and (M, K, N).
+    """
+    if M <= 0 or N <= 0 or K <= 0:
+        return 0
+    s = _core_size(M, N, K)
+    s = max(s, _core_size(N, K, M))
+    s = max(s, _core_size(M, K, N))
+    return s
+
+
+
+# ---- generated (generator in benchmarks/NOTES.md): the MR x NR register tile ----
+_U = np.arange(33, dtype=np.uint64)  # unsigned offsets: no wraparound code on loads
+
+
+@jit
+def _ukr(kc, Ap, ao, Bp, bo, C, co, ldc, add):
+    """C[co + i*ldc + j] (=|+=) sum_p Ap[ao + p*6 + i] * Bp[bo + p*32 + j], a 6x32 register tile.
+
+    Generated (see benchmarks/NOTES.md).  Indices are uint64 so Numba emits no
+    negative-index wraparound selects (which made LLVM gather instead of load).
+    """
+    _wide_vectors()
+    pa = np.uint64(ao)
+    pb = np.uint64(bo)
+    # k = 0 peeled: initialises the accumulators in the arrays' dtype (no float64 literal)
+    a0 = Ap[pa]
+    a1 = Ap[pa + _U[1]]
+    a2 = Ap[pa + _U[2]]
+    a3 = Ap[pa + _U[3]]
+    a4 = Ap[pa + _U[4]]
+    a5 = Ap[pa + _U[5]]
+    b0 = Bp[pb]
+    b1 = Bp[pb + _U[1]]
+    b2 = Bp[pb + _U[2]]
+    b3 = Bp[pb + _U[3]]
+    b4 = Bp[pb + _U[4]]
+    b5 = Bp[pb + _U[5]]
+    b6 = Bp[pb + _U[6]]
+    b7 = Bp[pb + _U[7]]
+    b8 = Bp[pb + _U[8]]
+    b9 = Bp[pb + _U[9]]
+    b10 = Bp[pb + _U[10]]
+    b11 = Bp[pb + _U[11]]
+    b12 = Bp[pb + _U[12]]
+    b13 = Bp[pb + _U[13]]
+    b14 = Bp[pb + _U[14]]
+    b15 = Bp[pb + _U[15]]
+    b16 = Bp[pb + _U[16]]
+    b17 = Bp[pb + _U[17]]
+    b18 = Bp[pb + _U[18]]
+    b19 = Bp[pb + _U[19]]
+    b20 = Bp[pb + _U[20]]
+    b21 = Bp[pb + _U[21]]
+    b22 = Bp[pb + _U[22]]
+    b23 = Bp[pb + _U[23]]
+    b24 = Bp[pb + _U[24]]
+    b25 = Bp[pb + _U[25]]
+    b26 = Bp[pb + _U[26]]
+    b27 = Bp[pb + _U[27]]
+    b28 = Bp[pb + _U[28]]
+    b29 = Bp[pb + _U[29]]
+    b30 = Bp[pb + _U[30]]
+    b31 = Bp[pb + _U[31]]
+    c0_0 = a0 * b0
+    c0_1 = a0 * b1
+    c0_2 = a0 * b2
+    c0_3 = a0 * b3
+    c0_4 = a0 * b4
+    c0_5 = a0 * b5
+    c0_6 = a0 * b6
+    c0_7 = a0 * b7
+    c0_8 = a0 * b8
+    c0_9 = a0 * b9
+    c0_10 = a0 * b10
+    c0_11 = a0 * b11
+    c0_12 = a0 * b12
+    c0_13 = a0 * b13
+    c0_14 = a0 * b14
+    c0_15 = a0 * b15
+    c0_16 = a0 * b16
+    c0_17 = a0 * b17
+    c0_18 = a0 * b18
+    c0_19 = a0 * b19
+    c0_20 = a0 * b20
+    c0_21 = a0 * b21
+    c0_22 = a0 * b22
+    c0_23 = a0 * b23
+    c0_24 = a0 * b24
+    c0_25 = a0 * b25
+    c0_26 = a0 * b26
+    c0_27 = a0 * b27
+    c0_28 = a0 * b28
+    c0_29 = a0 * b29
+    c0_30 = a0 * b30
+    c0_31 = a0 * b31
+    c1_0 = a1 * b0
+    c1_1 = a1 * b1
+    c1_2 = a1 * b2
+    c1_3 = a1 * b3
+    c1_4 = a1 * b4
+    c1_5 = a1 * b5
+    c1_6 = a1 * b6
+    c1_7 = a1 * b7
+    c1_8 = a1 * b8
+    c1_9 = a1 * b9
+    c1_10 = a1 * b10
+    c1_11 = a1 * b11
+    c1_12 = a1 * b12
+    c1_13 = a1 * b13
+    c1_14 = a1 * b14
+    c1_15 = a1 * b15
+    c1_16 = a1 * b16
+    c1_17 = a1 * b17
+    c1_18 = a1 * b18
+    c1_19 = a1 * b19
+    c1_20 = a1 * b20
+    c1_21 = a1 * b21
+    c1_22 = a1 * b22
+    c1_23 = a1 * b23
+    c1_24 = a1 * b24
+    c1_25 = a1 * b25
+    c1_26 = a1 * b26
+    c1_27 = a1 * b27
+    c1_28 = a1 * b28
+    c1_29 = a1 * b29
+    c1_30 = a1 * b30
+    c1_31 = a1 * b31
+    c2_0 = a2 * b0
+    c2_1 = a2 * b1
+    c2_2 = a2 * b2
+    c2_3 = a2 * b3
+    c2_4 = a2 * b4
+    c2_5 = a2 * b5
+    c2_6 = a2 * b6
+    c2_7 = a2 * b7
+    c2_8 = a2 * b8
+    c2_9 = a2 * b9
+    c2_10 = a2 * b10
+    c2_11 = a2 * b11
+    c2_12 = a2 * b12
+    c2_13 = a2 * b13
+    c2_14 = a2 * b14
+    c2_15 = a2 * b15
+    c2_16 = a2 * b16
+    c2_17 = a2 * b17
+    c2_18 = a2 * b18
+    c2_19 = a2 * b19
+    c2_20 = a2 * b20
+    c2_21 = a2 * b21
+    c2_22 = a2 * b22
+    c2_23 = a2 * b23
+    c2_24 = a2 * b24
+    c2_25 = a2 * b25
+    c2_26 = a2 * b26
+    c2_27 = a2 * b27
+    c2_28 = a2 * b28
+    c2_29 = a2 * b29
+    c2_30 = a2 * b30
+    c2_31 = a2 * b31
+    c3_0 = a3 * b0
+    c3_1 = a3 * b1
+    c3_2 = a3 * b2
+    c3_3 = a3 * b3
+    c3_4 = a3 * b4
+    c3_5 = a3 * b5
+    c3_6 = a3 * b6
+    c3_7 = a3 * b7
+    c3_8 = a3 * b8
+    c3_9 = a3 * b9
+    c3_10 = a3 * b10
+    c3_11 = a3 * b11
+    c3_12 = a3 * b12
+    c3_13 = a3 * b13
+    c3_14 = a3 * b14
+    c3_15 = a3 * b15
+    c3_16 = a3 * b16
+    c3_17 = a3 * b17
+    c3_18 = a3 * b18
+    c3_19 = a3 * b19
+    c3_20 = a3 * b20
+    c3_21 = a3 * b21
+    c3_22 = a3 * b22
+    c3_23 = a3 * b23
+    c3_24 = a3 * b24
+    c3_25 = a3 * b25
+    c3_26 = a3 * b26
+    c3_27 = a3 * b27
+    c3_28 = a3 * b28
+    c3_29 = a3 * b29
+    c3_30 = a3 * b30
+    c3_31 = a3 * b31
+    c4_0 = a4 * b0
+    c4_1 = a4 * b1
+    c4_2 = a4 * b2
+    c4_3 = a4 * b3
+    c4_4 = a4 * b4
+    c4_5 = a4 * b5
+    c4_6 = a4 * b6
+    c4_7 = a4 * b7
+    c4_8 = a4 * b8
+    c4_9 = a4 * b9
+    c4_10 = a4 * b10
+    c4_11 = a4 * b11
+    c4_12 = a4 * b12
+    c4_13 = a4 * b13
+    c4_14 = a4 * b14
+    c4_15 = a4 * b15
+    c4_16 = a4 * b16
+    c4_17 = a4 * b17
+    c4_18 = a4 * b18
+    c4_19 = a4 * b19
+    c4_20 = a4 * b20
+    c4_21 = a4 * b21
+    c4_22 = a4 * b22
+    c4_23 = a4 * b23
+    c4_24 = a4 * b24
+    c4_25 = a4 * b25
+    c4_26 = a4 * b26
+    c4_27 = a4 * b27
+    c4_28 = a4 * b28
+    c4_29 = a4 * b29
+    c4_30 = a4 * b30
+    c4_31 = a4 * b31
+    c5_0 = a5 * b0
+    c5_1 = a5 * b1
+    c5_2 = a5 * b2
+    c5_3 = a5 * b3
+    c5_4 = a5 * b4
+    c5_5 = a5 * b5
+    c5_6 = a5 * b6
+    c5_7 = a5 * b7
+    c5_8 = a5 * b8
+    c5_9 = a5 * b9
+    c5_10 = a5 * b10
+    c5_11 = a5 * b11
+    c5_12 = a5 * b12
+    c5_13 = a5 * b13
+    c5_14 = a5 * b14
+    c5_15 = a5 * b15
+    c5_16 = a5 * b16
+    c5_17 = a5 * b17
+    c5_18 = a5 * b18
+    c5_19 = a5 * b19
+    c5_20 = a5 * b20
+    c5_21 = a5 * b21
+    c5_22 = a5 * b22
+    c5_23 = a5 * b23
+    c5_24 = a5 * b24
+    c5_25 = a5 * b25
+    c5_26 = a5 * b26
+    c5_27 = a5 * b27
+    c5_28 = a5 * b28
+    c5_29 = a5 * b29
+    c5_30 = a5 * b30
+    c5_31 = a5 * b31
+    for _ in range(1, kc):
+        pa += _U[6]
+        pb += _U[32]
+        a0 = Ap[pa]
+        a1 = Ap[pa + _U[1]]
+        a2 = Ap[pa + _U[2]]
+        a3 = Ap[pa + _U[3]]
+        a4 = Ap[pa + _U[4]]
+        a5 = Ap[pa + _U[5]]
+        b0 = Bp[pb]
+        b1 = Bp[pb + _U[1]]
+        b2 = Bp[pb + _U[2]]
+        b3 = Bp[pb + _U[3]]
+        b4 = Bp[pb + _U[4]]
+        b5 = Bp[pb + _U[5]]
+        b6 = Bp[pb + _U[6]]
+        b7 = Bp[pb + _U[7]]
+        b8 = Bp[pb + _U[8]]
+        b9 = Bp[pb + _U[9]]
+        b10 = Bp[pb + _U[10]]
+        b11 = Bp[pb + _U[11]]
+        b12 = Bp[pb + _U[12]]
+        b13 = Bp[pb + _U[13]]
+        b14 = Bp[pb + _U[14]]
+        b15 = Bp[pb + _U[15]]
+        b16 = Bp[pb + _U[16]]
+        b17 = Bp[pb + _U[17]]
+        b18 = Bp[pb + _U[18]]
+        b19 = Bp[pb + _U[19]]
+        b20 = Bp[pb + _U[20]]
+        b21 = Bp[pb + _U[21]]
+        b22 = Bp[pb + _U[22]]
+        b23 = Bp[pb + _U[23]]
+        b24 = Bp[pb + _U[24]]
+        b25 = Bp[pb + _U[25]]
+        b26 = Bp[pb + _U[26]]
+        b27 = Bp[pb + _U[27]]
+        b28 = Bp[pb + _U[28]]
+        b29 = Bp[pb + _U[29]]
+        b30 = Bp[pb + _U[30]]
+        b31 = Bp[pb + _U[31]]
+        c0_0 += a0 * b0
+        c0_1 += a0 * b1
+        c0_2 += a0 * b2
+        c0_3 += a0 * b3
+        c0_4 += a0 * b4
+        c0_5 += a0 * b5
+        c0_6 += a0 * b6
+        c0_7 += a0 * b7
+        c0_8 += a0 * b8
+        c0_9 += a0 * b9
+        c0_10 += a0 * b10
+        c0_11 += a0 * b11
+        c0_12 += a0 * b12
+        c0_13 += a0 * b13
+        c0_14 += a0 * b14
+        c0_15 += a0 * b15
+        c0_16 += a0 * b16
+        c0_17 += a0 * b17
+        c0_18 += a0 * b18
+        c0_19 += a0 * b19
+        c0_20 += a0 * b20
+        c0_21 += a0 * b21
+        c0_22 += a0 * b22
+        c0_23 += a0 * b23
+        c0_24 += a0 * b24
+        c0_25 += a0 * b25
+        c0_26 += a0 * b26
+        c0_27 += a0 * b27
+        c0_28 += a0 * b28
+        c0_29 += a0 * b29
+        c0_30 += a0 * b30
+        c0_31 += a0 * b31
+        c1_0 += a1 * b0
+        c1_1 += a1 * b1
+        c1_2 += a1 * b2
+        c1_3 += a1 * b3
+        c1_4 += a1 * b4
+        c1_5 += a1 * b5
+        c1_6 += a1 * b6
+        c1_7 += a1 * b7
+        c1_8 += a1 * b8
+        c1_9 += a1 * b9
+        c1_10 += a1 * b10
+        c1_11 += a1 * b11
+        c1_12 += a1 * b12
+        c1_13 += a1 * b13
+        c1_14 += a1 * b14
+        c1_15 += a1 * b15
+        c1_16 += a1 * b16
+        c1_17 += a1 * b17
+        c1_18 += a1 * b18
+        c1_19 += a1 * b19
+        c1_20 += a1 * b20
+        c1_21 += a1 * b21
+        c1_22 += a1 * b22
+        c1_23 += a1 * b23
+        c1_24 += a1 * b24
+        c1_25 += a1 * b25
+        c1_26 += a1 * b26
+        c1_27 += a1 * b27
+        c1_28 += a1 * b28
+        c1_29 += a1 * b29
+        c1_30 += a1 * b30
+        c1_31 += a1 * b31
+        c2_0 += a2 * b0
+        c2_1 += a2 * b1
+        c2_2 += a2 * b2
+        c2_3 += a2 * b3
+        c2_4 += a2 * b4
+        c2_5 += a2 * b5
+        c2_6 += a2 * b6
+        c2_7 += a2 * b7
+        c2_8 += a2 * b8
+        c2_9 += a2 * b9
+        c2_10 += a2 * b10
+        c2_11 += a2 * b11
+        c2_12 += a2 * b12
+        c2_13 += a2 * b13
+        c2_14 += a2 * b14
+        c2_15 += a2 * b15
+        c2_16 += a2 * b16
+        c2_17 += a2 * b17
+        c2_18 += a2 * b18
+        c2_19 += a2 * b19
+        c2_20 += a2 * b20
+        c2_21 += a2 * b21
+        c2_22 += a2 * b22
+        c2_23 += a2 * b23
+        c2_24 += a2 * b24
+        c2_25 += a2 * b25
+        c2_26 += a2 * b26
+        c2_27 += a2 * b27
+        c2_28 += a2 * b28
+        c2_29 += a2 * b29
+        c2_30 += a2 * b30
+        c2_31 += a2 * b31
+        c3_0 += a3 * b0
+        c3_1 += a3 * b1
+        c3_2 += a3 * b2
+        c3_3 += a3 * b3
+        c3_4 += a3 * b4
+        c3_5 += a3 * b5
+        c3_6 += a3 * b6
+        c3_7 += a3 * b7
+        c3_8 += a3 * b8
+        c3_9 += a3 * b9
+        c3_10 += a3 * b10
+        c3_11 += a3 * b11
+        c3_12 += a3 * b12
+        c3_13 += a3 * b13
+        c3_14 += a3 * b14
+        c3_15 += a3 * b15
+        c3_16 += a3 * b16
+        c3_17 += a3 * b17
+        c3_18 += a3 * b18
+        c3_19 += a3 * b19
+        c3_20 += a3 * b20
+        c3_21 += a3 * b21
+        c3_22 += a3 * b22
+        c3_23 += a3 * b23
+        c3_24 += a3 * b24
+        c3_25 += a3 * b25
+        c3_26 += a3 * b26
+        c3_27 += a3 * b27
+        c3_28 += a3 * b28
+        c3_29 += a3 * b29
+        c3_30 += a3 * b30
+        c3_31 += a3 * b31
+        c4_0 += a4 * b0
+        c4_1 += a4 * b1
+        c4_2 += a4 * b2
+        c4_3 += a4 * b3
+        c4_4 += a4 * b4
+        c4_5 += a4 * b5
+        c4_6 += a4 * b6
+        c4_7 += a4 * b7
+        c4_8 += a4 * b8
+        c4_9 += a4 * b9
+        c4_10 += a4 * b10
+        c4_11 += a4 * b11
+        c4_12 += a4 * b12
+        c4_13 += a4 * b13
+        c4_14 += a4 * b14
+        c4_15 += a4 * b15
+        c4_16 += a4 * b16
+        c4_17 += a4 * b17
+        c4_18 += a4 * b18
+        c4_19 += a4 * b19
+        c4_20 += a4 * b20
+        c4_21 += a4 * b21
+        c4_22 += a4 * b22
+        c4_23 += a4 * b23
+        c4_24 += a4 * b24
+        c4_25 += a4 * b25
+        c4_26 += a4 * b26
+        c4_27 += a4 * b27
+        c4_28 += a4 * b28
+        c4_29 += a4 * b29
+        c4_30 += a4 * b30
+        c4_31 += a4 * b31
+        c5_0 += a5 * b0
+        c5_1 += a5 * b1
+        c5_2 += a5 * b2
+        c5_3 += a5 * b3
+        c5_4 += a5 * b4
+        c5_5 += a5 * b5
+        c5_6 += a5 * b6
+        c5_7 += a5 * b7
+        c5_8 += a5 * b8
+        c5_9 += a5 * b9
+        c5_10 += a5 * b10
+        c5_11 += a5 * b11
+        c5_12 += a5 * b12
+        c5_13 += a5 * b13
+        c5_14 += a5 * b14
+        c5_15 += a5 * b15
+        c5_16 += a5 * b16
+        c5_17 += a5 * b17
+        c5_18 += a5 * b18
+        c5_19 += a5 * b19
+        c5_20 += a5 * b20
+        c5_21 += a5 * b21
+        c5_22 += a5 * b22
+        c5_23 += a5 * b23
+        c5_24 += a5 * b24
+        c5_25 += a5 * b25
+        c5_26 += a5 * b26
+        c5_27 += a5 * b27
+        c5_28 += a5 * b28
+        c5_29 += a5 * b29
+        c5_30 += a5 * b30
+        c5_31 += a5 * b31
+    r = np.uint64(co)
+    ld = np.uint64(ldc)
+    if add:
+        C[r] += c0_0
+        C[r + _U[1]] += c0_1
+        C[r + _U[2]] += c0_2
+        C[r + _U[3]] += c0_3
+        C[r + _U[4]] += c0_4
+        C[r + _U[5]] += c0_5
+        C[r + _U[6]] += c0_6
+        C[r + _U[7]] += c0_7
+        C[r + _U[8]] += c0_8
+        C[r + _U[9]] += c0_9
+        C[r + _U[10]] += c0_10
+        C[r + _U[11]] += c0_11
+        C[r + _U[12]] += c0_12
+        C[r + _U[13]] += c0_13
+        C[r + _U[14]] += c0_14
+        C[r + _U[15]] += c0_15
+        C[r + _U[16]] += c0_16
+        C[r + _U[17]] += c0_17
+        C[r + _U[18]] += c0_18
+        C[r + _U[19]] += c0_19
+        C[r + _U[20]] += c0_20
+        C[r + _U[21]] += c0_21
+        C[r + _U[22]] += c0_22
+        C[r + _U[23]] += c0_23
+        C[r + _U[24]] += c0_24
+        C[r + _U[25]] += c0_25
+        C[r + _U[26]] += c0_26
+        C[r + _U[27]] += c0_27
+        C[r + _U[28]] += c0_28
+        C[r + _U[29]] += c0_29
+        C[r + _U[30]] += c0_30
+        C[r + _U[31]] += c0_31
+        r += ld
+        C[r] += c1_0
+        C[r + _U[1]] += c1_1
+        C[r + _U[2]] += c1_2
+        C[r + _U[3]] += c1_3
+        C[r + _U[4]] += c1_4
+        C[r + _U[5]] += c1_5
+        C[r + _U[6]] += c1_6
+        C[r + _U[7]] += c1_7
+        C[r + _U[8]] += c1_8
+        C[r + _U[9]] += c1_9
+        C[r + _U[10]] += c1_10
+        C[r + _U[11]] += c1_11
+        C[r + _U[12]] += c1_12
+        C[r + _U[13]] += c1_13
+        C[r + _U[14]] += c1_14
+        C[r + _U[15]] += c1_15
+        C[r + _U[16]] += c1_16
+        C[r + _U[17]] += c1_17
+        C[r + _U[18]] += c1_18
+        C[r + _U[19]] += c1_19
+        C[r + _U[20]] += c1_20
+        C[r + _U[21]] += c1_21
+        C[r + _U[22]] += c1_22
+        C[r + _U[23]] += c1_23
+        C[r + _U[24]] += c1_24
+        C[r + _U[25]] += c1_25
+        C[r + _U[26]] += c1_26
+        C[r + _U[27]] += c1_27
+        C[r + _U[28]] += c1_28
+        C[r + _U[29]] += c1_29
+        C[r + _U[30]] += c1_30
+        C[r + _U[31]] += c1_31
+        r += ld
+        C[r] += c2_0
+        C[r + _U[1]] += c2_1
+        C[r + _U[2]] += c2_2
+        C[r + _U[3]] += c2_3
+        C[r + _U[4]] += c2_4
+        C[r + _U[5]] += c2_5
+        C[r + _U[6]] += c2_6
+        C[r + _U[7]] += c2_7
+        C[r + _U[8]] += c2_8
+        C[r + _U[9]] += c2_9
+        C[r + _U[10]] += c2_10
+        C[r + _U[11]] += c2_11
+        C[r + _U[12]] += c2_12
+        C[r + _U[13]] += c2_13
+        C[r + _U[14]] += c2_14
+        C[r + _U[15]] += c2_15
+        C[r + _U[16]] += c2_16
+        C[r + _U[17]] += c2_17
+        C[r + _U[18]] += c2_18
+        C[r + _U[19]] += c2_19
+        C[r + _U[20]] += c2_20
+        C[r + _U[21]] += c2_21
+        C[r + _U[22]] += c2_22
+        C[r + _U[23]] += c2_23
+        C[r + _U[24]] += c2_24
+        C[r + _U[25]] += c2_25
+        C[r + _U[26]] += c2_26
+        C[r + _U[27]] += c2_27
+        C[r + _U[28]] += c2_28
+        C[r + _U[29]] += c2_29
+        C[r + _U[30]] += c2_30
+        C[r + _U[31]] += c2_31
+        r += ld
+        C[r] += c3_0
+        C[r + _U[1]] += c3_1
+        C[r + _U[2]] += c3_2
+        C[r + _U[3]] += c3_3
+        C[r + _U[4]] += c3_4
+        C[r + _U[5]] += c3_5
+        C[r + _U[6]] += c3_6
+        C[r + _U[7]] += c3_7
+        C[r + _U[8]] += c3_8
+        C[r + _U[9]] += c3_9
+        C[r + _U[10]] += c3_10
+        C[r + _U[11]] += c3_11
+        C[r + _U[12]] += c3_12
+        C[r + _U[13]] += c3_13
+        C[r + _U[14]] += c3_14
+        C[r + _U[15]] += c3_15
+        C[r + _U[16]] += c3_16
+        C[r + _U[17]] += c3_17
+        C[r + _U[18]] += c3_18
+        C[r + _U[19]] += c3_19
+        C[r + _U[20]] += c3_20
+        C[r + _U[21]] += c3_21
+        C[r + _U[22]] += c3_22
+        C[r + _U[23]] += c3_23
+        C[r + _U[24]] += c3_24
+        C[r + _U[25]] += c3_25
+        C[r + _U[26]] += c3_26
+        C[r + _U[27]] += c3_27
+        C[r + _U[28]] += c3_28
+        C[r + _U[29]] += c3_29
+        C[r + _U[30]] += c3_30
+        C[r + _U[31]] += c3_31
+        r += ld
+        C[r] += c4_0
+        C[r + _U[1]] += c4_1
+        C[r + _U[2]] += c4_2
+        C[r + _U[3]] += c4_3
+        C[r + _U[4]] += c4_4
+        C[r + _U[5]] += c4_5
+        C[r + _U[6]] += c4_6
+        C[r + _U[7]] += c4_7
+        C[r + _U[8]] += c4_8
+        C[r + _U[9]] += c4_9
+        C[r + _U[10]] += c4_10
+        C[r + _U[11]] += c4_11
+        C[r + _U[12]] += c4_12
+        C[r + _U[13]] += c4_13
+        C[r + _U[14]] += c4_14
+        C[r + _U[15]] += c4_15
+        C[r + _U[16]] += c4_16
+        C[r + _U[17]] += c4_17
+        C[r + _U[18]] += c4_18
+        C[r + _U[19]] += c4_19
+        C[r + _U[20]] += c4_20
+        C[r + _U[21]] += c4_21
+        C[r + _U[22]] += c4_22
+        C[r + _U[23]] += c4_23
+        C[r + _U[24]] += c4_24
+        C[r + _U[25]] += c4_25
+        C[r + _U[26]] += c4_26
+        C[r + _U[27]] += c4_27
+        C[r + _U[28]] += c4_28
+        C[r + _U[29]] += c4_29
+        C[r + _U[30]] += c4_30
+        C[r + _U[31]] += c4_31
+        r += ld
+        C[r] += c5_0
+        C[r + _U[1]] += c5_1
+        C[r + _U[2]] += c5_2
+        C[r + _U[3]] += c5_3
+        C[r + _U[4]] += c5_4
+        C[r + _U[5]] += c5_5
+        C[r + _U[6]] += c5_6
+        C[r + _U[7]] += c5_7
+        C[r + _U[8]] += c5_8
+        C[r + _U[9]] += c5_9
+        C[r + _U[10]] += c5_10
+        C[r + _U[11]] += c5_11
+        C[r + _U[12]] += c5_12
+        C[r + _U[13]] += c5_13
+        C[r + _U[14]] += c5_14
+        C[r + _U[15]] += c5_15
+        C[r + _U[16]] += c5_16
+        C[r + _U[17]] += c5_17
+        C[r + _U[18]] += c5_18
+        C[r + _U[19]] += c5_19
+        C[r + _U[20]] += c5_20
+        C[r + _U[21]] += c5_21
+        C[r + _U[22]] += c5_22
+        C[r + _U[23]] += c5_23
+        C[r + _U[24]] += c5_24
+        C[r + _U[25]] += c5_25
+        C[r + _U[26]] += c5_26
+        C[r + _U[27]] += c5_27
+        C[r + _U[28]] += c5_28
+        C[r + _U[29]] += c5_29
+        C[r + _U[30]] += c5_30
+        C[r + _U[31]] += c5_31
+    else:
+        C[r] = c0_0
+        C[r + _U[1]] = c0_1
+        C[r + _U[2]] = c0_2
+        C[r + _U[3]] = c0_3
+        C[r + _U[4]] = c0_4
+        C[r + _U[5]] = c0_5
+        C[r + _U[6]] = c0_6
+        C[r + _U[7]] = c0_7
+        C[r + _U[8]] = c0_8
+        C[r + _U[9]] = c0_9
+        C[r + _U[10]] = c0_10
+        C[r + _U[11]] = c0_11
+        C[r + _U[12]] = c0_12
+        C[r + _U[13]] = c0_13
+        C[r + _U[14]] = c0_14
+        C[r + _U[15]] = c0_15
+        C[r + _U[16]] = c0_16
+        C[r + _U[17]] = c0_17
+        C[r + _U[18]] = c0_18
+        C[r + _U[19]] = c0_19
+        C[r + _U[20]] = c0_20
+        C[r + _U[21]] = c0_21
+        C[r + _U[22]] = c0_22
+        C[r + _U[23]] = c0_23
+        C[r + _U[24]] = c0_24
+        C[r + _U[25]] = c0_25
+        C[r + _U[26]] = c0_26
+        C[r + _U[27]] = c0_27
+        C[r + _U[28]] = c0_28
+        C[r + _U[29]] = c0_29
+        C[r + _U[30]] = c0_30
+        C[r + _U[31]] = c0_31
+        r += ld
+        C[r] = c1_0
+        C[r + _U[1]] = c1_1
+        C[r + _U[2]] = c1_2
+        C[r + _U[3]] = c1_3
+        C[r + _U[4]] = c1_4
+        C[r + _U[5]] = c1_5
+        C[r + _U[6]] = c1_6
+        C[r + _U[7]] = c1_7
+        C[r + _U[8]] = c1_8
+        C[r + _U[9]] = c1_9
+        C[r + _U[10]] = c1_10
+        C[r + _U[11]] = c1_11
+        C[r + _U[12]] = c1_12
+        C[r + _U[13]] = c1_13
+        C[r + _U[14]] = c1_14
+        C[r + _U[15]] = c1_15
+        C[r + _U[16]] = c1_16
+        C[r + _U[17]] = c1_17
+        C[r + _U[18]] = c1_18
+        C[r + _U[19]] = c1_19
+        C[r + _U[20]] = c1_20
+        C[r + _U[21]] = c1_21
+        C[r + _U[22]] = c1_22
+        C[r + _U[23]] = c1_23
+        C[r + _U[24]] = c1_24
+        C[r + _U[25]] = c1_25
+        C[r + _U[26]] = c1_26
+        C[r + _U[27]] = c1_27
+        C[r + _U[28]] = c1_28
+        C[r + _U[29]] = c1_29
+        C[r + _U[30]] = c1_30
+        C[r + _U[31]] = c1_31
+        r += ld
+        C[r] = c2_0
+        C[r + _U[1]] = c2_1
+        C[r + _U[2]] = c2_2
+        C[r + _U[3]] = c2_3
+        C[r + _U[4]] = c2_4
+        C[r + _U[5]] = c2_5
+        C[r + _U[6]] = c2_6
+        C[r + _U[7]] = c2_7
+        C[r + _U[8]] = c2_8
+        C[r + _U[9]] = c2_9
+        C[r + _U[10]] = c2_10
+        C[r + _U[11]] = c2_11
+        C[r + _U[12]] = c2_12
+        C[r + _U[13]] = c2_13
+        C[r + _U[14]] = c2_14
+        C[r + _U[15]] = c2_15
+        C[r + _U[16]] = c2_16
+        C[r + _U[17]] = c2_17
+        C[r + _U[18]] = c2_18
+        C[r + _U[19]] = c2_19
+        C[r + _U[20]] = c2_20
+        C[r + _U[21]] = c2_21
+        C[r + _U[22]] = c2_22
+        C[r + _U[23]] = c2_23
+        C[r + _U[24]] = c2_24
+        C[r + _U[25]] = c2_25
+        C[r + _U[26]] = c2_26
+        C[r + _U[27]] = c2_27
+        C[r + _U[28]] = c2_28
+        C[r + _U[29]] = c2_29
+        C[r + _U[30]] = c2_30
+        C[r + _U[31]] = c2_31
+        r += ld
+        C[r] = c3_0
+        C[r + _U[1]] = c3_1
+        C[r + _U[2]] = c3_2
+        C[r + _U[3]] = c3_3
+        C[r + _U[4]] = c3_4
+        C[r + _U[5]] = c3_5
+        C[r + _U[6]] = c3_6
+        C[r + _U[7]] = c3_7
+        C[r + _U[8]] = c3_8
+        C[r + _U[9]] = c3_9
+        C[r + _U[10]] = c3_10
+        C[r + _U[11]] = c3_11
+        C[r + _U[12]] = c3_12
+        C[r + _U[13]] = c3_13
+        C[r + _U[14]] = c3_14
+        C[r + _U[15]] = c3_15
+        C[r + _U[16]] = c3_16
+        C[r + _U[17]] = c3_17
+        C[r + _U[18]] = c3_18
+        C[r + _U[19]] = c3_19
+        C[r + _U[20]] = c3_20
+        C[r + _U[21]] = c3_21
+        C[r + _U[22]] = c3_22
+        C[r + _U[23]] = c3_23
+        C[r + _U[24]] = c3_24
+        C[r + _U[25]] = c3_25
+        C[r + _U[26]] = c3_26
+        C[r + _U[27]] = c3_27
+        C[r + _U[28]] = c3_28
+        C[r + _U[29]] = c3_29
+        C[r + _U[30]] = c3_30
+        C[r + _U[31]] = c3_31
+        r += ld
+        C[r] = c4_0
+        C[r + _U[1]] = c4_1
+        C[r + _U[2]] = c4_2
+        C[r + _U[3]] = c4_3
+        C[r + _U[4]] = c4_4
+        C[r + _U[5]] = c4_5
+        C[r + _U[6]] = c4_6
+        C[r + _U[7]] = c4_7
+        C[r + _U[8]] = c4_8
+        C[r + _U[9]] = c4_9
+        C[r + _U[10]] = c4_10
+        C[r + _U[11]] = c4_11
+        C[r + _U[12]] = c4_12
+        C[r + _U[13]] = c4_13
+        C[r + _U[14]] = c4_14
+        C[r + _U[15]] = c4_15
+        C[r + _U[16]] = c4_16
+        C[r + _U[17]] = c4_17
+        C[r + _U[18]] = c4_18
+        C[r + _U[19]] = c4_19
+        C[r + _U[20]] = c4_20
+        C[r + _U[21]] = c4_21
+        C[r + _U[22]] = c4_22
+        C[r + _U[23]] = c4_23
+        C[r + _U[24]] = c4_24
+        C[r + _U[25]] = c4_25
+        C[r + _U[26]] = c4_26
+        C[r + _U[27]] = c4_27
+        C[r + _U[28]] = c4_28
+        C[r + _U[29]] = c4_29
+        C[r + _U[30]] = c4_30
+        C[r + _U[31]] = c4_31
+        r += ld
+        C[r] = c5_0
+        C[r + _U[1]] = c5_1
+        C[r + _U[2]] = c5_2
+        C[r + _U[3]] = c5_3
+        C[r + _U[4]] = c5_4
+        C[r + _U[5]] = c5_5
+        C[r + _U[6]] = c5_6
+        C[r + _U[7]] = c5_7
+        C[r + _U[8]] = c5_8
+        C[r + _U[9]] = c5_9
+        C[r + _U[10]] = c5_10
+        C[r + _U[11]] = c5_11
+        C[r + _U[12]] = c5_12
+        C[r + _U[13]] = c5_13
+        C[r + _U[14]] = c5_14
+        C[r + _U[15]] = c5_15
+        C[r + _U[16]] = c5_16
+        C[r + _U[17]] = c5_17
+        C[r + _U[18]] = c5_18
+        C[r + _U[19]] = c5_19
+        C[r + _U[20]] = c5_20
+        C[r + _U[21]] = c5_21
+        C[r + _U[22]] = c5_22
+        C[r + _U[23]] = c5_23
+        C[r + _U[24]] = c5_24
+        C[r + _U[25]] = c5_25
+        C[r + _U[26]] = c5_26
+        C[r + _U[27]] = c5_27
+        C[r + _U[28]] = c5_28
+        C[r + _U[29]] = c5_29
+        C[r + _U[30]] = c5_30
+        C[r + _U[31]] = c5_31
+
+
+
+@jit
+def _pack(src, rs, cs, r0, nrows, c0, ncols, dst, doff, W):
+    """Pack src[r0:r0+nrows, c0:c0+ncols] (element (r, c) at src[r*rs + c*cs]) into a
+    ``W``-wide micro-panel stored column by column: dst[doff + c*W + r]; rows
+    nrows..W-1 are zero."""
+    if cs == 1 and rs != 1:
+        # source rows are contiguous along c: walk them
+        for r in range(nrows):
+            base = (r0 + r) * rs + c0
+            for c in range(ncols):
+                dst[doff + c * W + r] = src[base + c]
+    else:
+        for c in range(ncols):
+            base = (c0 + c) * cs + r0 * rs
+            d = doff + c * W
+            for r in range(nrows):
+                dst[d + r] = src[base + r * rs]
+    if nrows < W:
+        for c in range(ncols):
+            d = doff + c * W
+            for r in range(nrows, W):
+                dst[d + r] = 0
+
+
+@jit
+def _offsets(work, m, n, k):
+    """Aligned offsets of the packed A, packed B and edge-scratch regions in ``work``."""
+    nkb, kcmax = _kblocks(k)
+    isz = work.itemsize
+    mis = (work.ctypes.data // isz) % (64 // isz)
+    a_off = 0 if mis == 0 else (64 // isz) - mis
+    b_off = a_off + _cdiv(m, MR) * MR * kcmax
+    mis = (b_off + (work.ctypes.data // isz)) % (64 // isz)
+    if mis != 0:
+        b_off += (64 // isz) - mis
+    t_off = b_off + _cdiv(n, NR) * NR * kcmax
+    return a_off, b_off, t_off
+
+
+@jit
+def _pack_task(t, mp, m, n, p0, kc, A, ars, acs, B, brs, bcs, work, a_off, b_off):
+    if t < mp:
+        i0 = t * MR
+        _pack(A, ars, acs, i0, min(MR, m - i0), p0, kc, work, a_off + t * MR * kc, MR)
+    else:
+        jp = t - mp
+        j0 = jp * NR
+        # B (k, n): element (p, j) at B[p*brs + j*bcs]; pack with rows = j
+        _pack(B, bcs, brs, j0, min(NR, n - j0), p0, kc, work, b_off + jp * NR * kc, NR)
+
+
+@jit
+def _compute_task(t, m, n, kc, add, C, work, a_off, b_off, t_off):
+    mp = _cdiv(m, MR)
+    np_ = _cdiv(n, NR)
+    nbi = _cdiv(mp, MC_PANELS)
+    bi = t % nbi
+    bj = t // nbi
+    ip0 = bi * MC_PANELS
+    ip1 = min(mp, ip0 + MC_PANELS)
+    jp0 = bj * NC_PANELS
+    jp1 = min(np_, jp0 + NC_PANELS)
+    ts = t_off + t * MR * NR
+    for jp in range(jp0, jp1):
+        j0 = jp * NR
+        nr = min(NR, n - j0)
+        bo = b_off + jp * NR * kc
+        for ip in range(ip0, ip1):
+            i0 = ip * MR
+            mr = min(MR, m - i0)
+            ao = a_off + ip * MR * kc
+            if mr == MR and nr == NR:
+                _ukr(kc, work, ao, work, bo, C, i0 * n + j0, n, add)
+            else:
+                _ukr(kc, work, ao, work, bo, work, ts, NR, False)
+                for i in range(mr):
+                    r = (i0 + i) * n + j0
+                    s = ts + i * NR
+                    if add:
+                        for j in range(nr):
+                            C[r + j] += work[s + j]
+                    else:
+                        for j in range(nr):
+                            C[r + j] = work[s + j]
+
+
+@jit
+def _gemm_serial(m, n, k, A, ars, acs, B, brs, bcs, C, work):
+    nkb, kcmax = _kblocks(k)
+    mp = _cdiv(m, MR)
+    np_ = _cdiv(n, NR)
+    a_off, b_off, t_off = _offsets(work, m, n, k)
+    nt = _ntasks(m, n)
+    for kb in range(nkb):
+        p0 = (kb * k) // nkb
+        kc = ((kb + 1) * k) // nkb - p0
+        for t in range(mp + np_):
+            _pack_task(t, mp, m, n, p0, kc, A, ars, acs, B, brs, bcs, work, a_off, b_off)
+        for t in range(nt):
+            _compute_task(t, m, n, kc, kb > 0, C, work, a_off, b_off, t_off)
+
+
+@jit_parallel
+def _gemm_parallel(m, n, k, A, ars, acs, B, brs, bcs, C, work):
+    nkb, kcmax = _kblocks(k)
+    mp = _cdiv(m, MR)
+    np_ = _cdiv(n, NR)
+    a_off, b_off, t_off = _offsets(work, m, n, k)
+    nt = _ntasks(m, n)
+    for kb in range(nkb):
+        p0 = (kb * k) // nkb
+        kc = ((kb + 1) * k) // nkb - p0
+        for t in prange(mp + np_):
+            _pack_task(t, mp, m, n, p0, kc, A, ars, acs, B, brs, bcs, work, a_off, b_off)
+        for t in prange(nt):
+            _compute_task(t, m, n, kc, kb > 0, C, work, a_off, b_off, t_off)
+
+
+@jit(fastmath=set(FASTMATH_REDUCE))
+def _dot(x, y):
+    """sum_p x[p] * y[p]; reassoc lets LLVM vectorize the reduction (its order is
+    fixed by the compiled code, not by the thread count)."""
+    s = x[0] * y[0]
+    for p in range(1, x.shape[0]):
+        s += x[p] * y[p]
+    return s
+
+
+@jit
+def _gemv_t_rows(a, B, k, C, j0, j1):
+    for j in range(j0, j1):
+        C[j] = _dot(a, B[j * k:(j + 1) * k])
+
+
+@jit
+def _gemv_t_serial(a, B, k, C):
+    _gemv_t_rows(a, B, k, C, 0, C.shape[0])
+
+
+@jit_parallel
+def _gemv_t_parallel(a, B, k, C):
+    n = C.shape[0]
+    nb = _cdiv(n, GEMV_ROWS)
+    for t in prange(nb):
+        _gemv_t_rows(a, B, k, C, t * GEMV_ROWS, min(n, (t + 1) * GEMV_ROWS))
+
+
+@jit
+def _gemv_n_cols(a, acs, B, brs, k, C, j0, j1):
+    """C[j0:j1] = sum_p a[p*acs] * B[p*brs + j0:j1], p in order (an axpy per p)."""
+    c = C[j0:j1]
+    b = B[j0:j1]
+    ap = a[0]
+    for j in range(j1 - j0):
+        c[j] = ap * b[j]
+    for p in range(1, k):
+        ap = a[p * acs]
+        b = B[p * brs + j0:p * brs + j1]
+        for j in range(j1 - j0):
+            c[j] += ap * b[j]
+
+
+@jit
+def _gemv_n_serial(a, acs, B, brs, k, C):
+    _gemv_n_cols(a, acs, B, brs, k, C, 0, C.shape[0])
+
+
+@jit_parallel
+def _gemv_n_parallel(a, acs, B, brs, k, C):
+    n = C.shape[0]
+    nb = _cdiv(n, GEMV_COLS)
+    for t in prange(nb):
+        _gemv_n_cols(a, acs, B, brs, k, C, t * GEMV_COLS, min(n, (t + 1) * GEMV_COLS))
+
+
+@jit
+def _gemm(m, n, k, A, ars, acs, B, brs, bcs, C, work):
+    """C (m, n) = op(A) · op(B); A (i, p) at A[i*ars + p*acs], B (p, j) at B[p*brs + j*bcs]."""
+    if m == 0 or n == 0:
+        return
+    if k == 0:
+        C[:] = 0
+        return
+    par = 2.0 * m * n * k >= PAR_FLOPS
+    if m == 1 and acs == 1 and brs == 1:
+        # matrix-vector, B's columns contiguous (forward at batch 1): one dot per output
+        if par:
+            _gemv_t_parallel(A[:k], B, k, C)
+        else:
+            _gemv_t_serial(A[:k], B, k, C)
+        return
+    if m == 1 and bcs == 1:
+        # matrix-vector, B's rows contiguous: axpy over rows of B
+        if par:
+            _gemv_n_parallel(A, acs, B, brs, k, C)
+        else:
+            _gemv_n_serial(A, acs, B, brs, k, C)
+        return
+    if not par:
+        _gemm_serial(m, n, k, A, ars, acs, B, brs, bcs, C, work)
+    else:
+        _gemm_parallel(m, n, k, A, ars, acs, B, brs, bcs, C, work)
+
+
+@jit
+def matmul_nt(A, W, work, out):
+    """out = A @ W.T.  A (M, K), W (N, K), out (M, N); forward Z = A·Wᵀ."""
+    M, K = A.shape
+    N = W.shape[0]
+    _gemm(M, N, K, A.reshape(M * K), K, 1, W.reshape(N * K), 1, K, out.reshape(M * N), work)
+
+
+@jit
+def matmul_tn(D, A, work, out):
+    """out = D.T @ A.  D (M, N), A (M, K), out (N, K); weight gradient ∂W = δᵀ·A."""
+    M, N = D.shape
+    K = A.shape[1]
+    _gemm(N, K, M, D.reshape(M * N), 1, N, A.reshape(M * K), K, 1, out.reshape(N * K), work)
+
+
+@jit
+def matmul_nn(D, W, work, out):
+    """out = D @ W.  D (M, N), W (N, K), out (M, K); input gradient ∂A = δ·W."""
+    M, N = D.shape
+    K = W.shape[1]
+    _gemm(M, K, N, D.reshape(M * N), N, 1, W.reshape(N * K), K, 1, out.reshape(M * K), work)

@@ -1,0 +1,148 @@
+"""fastbp.kernels.gemm against float64 NumPy references."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numba
+import numpy as np
+import pytest
+
+from fastbp.kernels import gemm
+from tests.reference import gemm as ref
+
+DTYPES = [np.float64, np.float32]
+RTOL = {np.float64: 1e-12, np.float32: 2e-5}
+
+# (M, N, K) of a layer: batch M, out N, in K.  A representative subset of
+# M in {1, 7, 129} x N, K in {1, 3, 17, 129, 257}, plus shapes above the
+# parallel threshold with ragged edges.
+SHAPES = [
+    (1, 1, 1), (1, 17, 257), (1, 257, 3), (1, 129, 129),
+    (7, 1, 17), (7, 3, 1), (7, 17, 17), (7, 257, 129), (7, 129, 1),
+    (129, 1, 257), (129, 3, 3), (129, 17, 129), (129, 129, 17), (129, 257, 257),
+    (257, 130, 1000),   # above the parallel threshold, several k blocks
+]
+
+
+def _operands(M, N, K, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((M, K)).astype(dtype)
+    W = rng.standard_normal((N, K)).astype(dtype)
+    D = rng.standard_normal((M, N)).astype(dtype)
+    return A, W, D
+
+
+def _check(got, want, K, dtype):
+    # error bound scales with the reduction length and the magnitudes summed
+    tol = RTOL[dtype] * max(1.0, np.sqrt(K))
+    scale = np.abs(want).max() if want.size else 1.0
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * scale)
+
+
+def _run(fn, x, y, out_shape, dtype, M, N, K):
+    work = np.empty(gemm.work_size(M, N, K), dtype)   # exactly work_size
+    out = np.full(out_shape, np.nan, dtype)           # must be fully overwritten
+    fn(x, y, work, out)
+    return out
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_products_match_reference(shape, dtype):
+    M, N, K = shape
+    A, W, D = _operands(M, N, K, dtype)
+    out = _run(gemm.matmul_nt, A, W, (M, N), dtype, M, N, K)
+    assert out.dtype == dtype
+    _check(out, ref.matmul_nt(A, W), K, dtype)
+    out = _run(gemm.matmul_tn, D, A, (N, K), dtype, M, N, K)
+    _check(out, ref.matmul_tn(D, A), M, dtype)
+    out = _run(gemm.matmul_nn, D, W, (M, K), dtype, M, N, K)
+    _check(out, ref.matmul_nn(D, W), N, dtype)
+
+
+@pytest.mark.parametrize("shape", [(129, 257, 257), (256, 384, 700), (1, 300, 700)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_bitwise_identical_across_thread_counts(shape):
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs 2 threads")
+    M, N, K = shape
+    dtype = np.float32
+    A, W, D = _operands(M, N, K, dtype, seed=1)
+    cases = [(gemm.matmul_nt, A, W, (M, N)), (gemm.matmul_tn, D, A, (N, K)), (gemm.matmul_nn, D, W, (M, K))]
+    before = numba.get_num_threads()
+    try:
+        for fn, x, y, oshape in cases:
+            results = []
+            for nthreads in (1, 2, 1):
+                numba.set_num_threads(nthreads)
+                results.append(_run(fn, x, y, oshape, dtype, M, N, K))
+            assert results[0].tobytes() == results[1].tobytes() == results[2].tobytes(), fn.__name__
+    finally:
+        numba.set_num_threads(before)
+
+
+def test_work_size_serves_all_products_and_is_zero_for_empty():
+    assert gemm.work_size(0, 5, 5) == 0
+    for M, N, K in SHAPES:
+        s = gemm.work_size(M, N, K)
+        assert s >= 0 and isinstance(s, int)
+
+
+def test_empty_reduction_writes_zeros():
+    A = np.ones((3, 0), np.float64)
+    W = np.ones((4, 0), np.float64)
+    out = np.full((3, 4), np.nan)
+    gemm.matmul_nt(A, W, np.empty(gemm.work_size(3, 4, 1)), out)
+    assert (out == 0).all()
+
+
+def test_callable_from_njit():
+    @numba.njit
+    def layer_pass(A, W, D, work, z, dw, da):
+        gemm.matmul_nt(A, W, work, z)
+        gemm.matmul_tn(D, A, work, dw)
+        gemm.matmul_nn(D, W, work, da)
+
+    M, N, K = 9, 20, 33
+    A, W, D = _operands(M, N, K, np.float64)
+    z, dw, da = np.empty((M, N)), np.empty((N, K)), np.empty((M, K))
+    layer_pass(A, W, D, np.empty(gemm.work_size(M, N, K)), z, dw, da)
+    _check(z, ref.matmul_nt(A, W), K, np.float64)
+    _check(dw, ref.matmul_tn(D, A), M, np.float64)
+    _check(da, ref.matmul_nn(D, W), N, np.float64)
+
+
+def test_no_allocations_in_steady_state():
+    """Run in a subprocess: NRT statistics need NUMBA_NRT_STATS=1 before Numba is imported."""
+    code = textwrap.dedent("""
+        import numba
+        import numpy as np
+        from numba.core.runtime import rtsys
+        from fastbp.kernels import gemm
+
+        @numba.njit
+        def steps(A, W, D, work, z, dw, da, reps):
+            for _ in range(reps):
+                gemm.matmul_nt(A, W, work, z)
+                gemm.matmul_tn(D, A, work, dw)
+                gemm.matmul_nn(D, W, work, da)
+
+        for (M, N, K) in [(1, 10, 64), (1, 300, 700), (32, 64, 64), (256, 300, 700)]:
+            A = np.ones((M, K), np.float32); W = np.ones((N, K), np.float32); D = np.ones((M, N), np.float32)
+            work = np.empty(gemm.work_size(M, N, K), np.float32)
+            z = np.empty((M, N), np.float32); dw = np.empty((N, K), np.float32); da = np.empty((M, K), np.float32)
+            args = (A, W, D, work, z, dw, da)
+            steps(*args, 1)
+            s0 = rtsys.get_allocation_stats()
+            steps(*args, 1)   # the call itself (unboxing) may allocate meminfos ...
+            s1 = rtsys.get_allocation_stats()
+            steps(*args, 5)   # ... but the kernels must not: 5 steps cost what 1 does
+            s2 = rtsys.get_allocation_stats()
+            assert s2.alloc - s1.alloc == s1.alloc - s0.alloc, (M, N, K, s0, s1, s2)
+        print("OK")
+    """)
+    env = dict(os.environ, NUMBA_NRT_STATS="1")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    r = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True)
+    assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-3000:]
