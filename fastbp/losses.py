@@ -11,6 +11,7 @@ from .kernels.losses import loss_value_and_grad
 from .validation import FLOAT_DTYPES, as_labels, as_matrix, check_float, strict_matrix
 
 _NO_LABELS = np.zeros(0, dtype=np.int64)
+_NO_TARGETS = {dt: np.zeros((0, 0), dtype=dt) for dt in FLOAT_DTYPES}   # shared: no allocation per call
 
 
 class Loss:
@@ -110,7 +111,7 @@ class CrossEntropyLoss(Loss):
 
     def prepare_target(self, target, n_out, dtype, n_rows=None, strict=False):
         labels = as_labels("target", target, n_out, n_rows=n_rows, strict=strict)
-        return np.zeros((0, 0), dtype=dtype), labels
+        return _NO_TARGETS[np.dtype(dtype)], labels
 
     def config(self):
         return {"type": "CrossEntropyLoss", "label_smoothing": self.param}

@@ -15,7 +15,7 @@ from .compiler import assign_slots, compile_ops
 from .layers import BatchNorm1d, Dropout, Linear, Module, activation_from_name
 from .losses import CrossEntropyLoss, Loss, get_loss
 from .metrics import History
-from .validation import (as_matrix, check_dtype, check_positive_int, same_rows, strict_matrix)
+from .validation import as_matrix, check_dtype, check_positive_int, output_matrix, same_rows, strict_matrix
 
 
 class Sequential:
@@ -304,14 +304,23 @@ class Sequential:
         self._forward_rows = 0
         return history
 
-    def predict(self, X, batch_size=256):
-        """Network outputs (logits for classification) for every row of X, in eval semantics."""
-        X = as_matrix("X", X, self.dtype, self.in_features)
-        return self._predict(X, check_positive_int("batch_size", batch_size))
+    def predict(self, X, batch_size=256, out=None):
+        """Network outputs (logits for classification) for every row of X, in eval semantics.
 
-    def _predict(self, X, batch_size=256):
+        Args:
+            batch_size: rows per compiled forward pass (the workspace holds this many).
+            out: optional (N, out_features) C-contiguous array of the model's dtype to write
+                into; with it, a repeated call allocates nothing.
+        """
+        X = as_matrix("X", X, self.dtype, self.in_features)
+        if out is not None:
+            output_matrix("out", out, self.dtype, (X.shape[0], self.out_features))
+        return self._predict(X, check_positive_int("batch_size", batch_size), out)
+
+    def _predict(self, X, batch_size=256, out=None):
         self._ensure_capacity(min(batch_size, X.shape[0]))
-        out = np.empty((X.shape[0], self.out_features), dtype=self.dtype)
+        if out is None:
+            out = np.empty((X.shape[0], self.out_features), dtype=self.dtype)
         P.predict(self._program, self._consts, self.arena.params, self.state.params, self._ws, self.capacity,
                   self._layout, self._work, self._segments, X, out)
         self._forward_rows = 0

@@ -13,6 +13,8 @@ import numbers
 
 import numpy as np
 
+from .kernels.reductions import all_finite
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -55,7 +57,13 @@ def _require_ndarray(name, a):
 
 
 def _check_finite(name, a):
-    if a.dtype.kind == "f" and not np.isfinite(a).all():
+    if a.dtype.kind != "f":
+        return
+    if a.dtype in FLOAT_DTYPES and a.flags.c_contiguous:
+        finite = all_finite(a.reshape(-1))            # one pass, no temporary array
+    else:
+        finite = bool(np.isfinite(a).all())
+    if not finite:
         raise ValueError(f"{name} contains NaN or Inf")
 
 
@@ -77,6 +85,18 @@ def strict_matrix(name, a, dtype, width):
     if not a.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous; pass numpy.ascontiguousarray({name})")
     _check_finite(name, a)
+    return a
+
+
+def output_matrix(name, a, dtype, shape):
+    """A writable C-contiguous array of exactly ``dtype`` and ``shape`` to write results into."""
+    _require_ndarray(name, a)
+    if a.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype.name} (the model's dtype), got {a.dtype}")
+    if a.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {a.shape}")
+    if not a.flags.c_contiguous or not a.flags.writeable:
+        raise ValueError(f"{name} must be a writable C-contiguous array")
     return a
 
 

@@ -88,3 +88,16 @@ def row_argmax(P, out):
                     k = j
                     break
         out[i] = k
+
+
+@jit(fastmath=set(FASTMATH_REDUCE), error_model="numpy")
+def all_finite(x):
+    """True when no element of the 1-D array ``x`` is NaN or ±Inf (input validation, no allocation).
+
+    Sums ``x[i] * 0``: 0 for finite values, NaN as soon as one is NaN or infinite
+    (``reassoc`` lets the sum vectorize; ``nnan``/``ninf`` stay off).
+    """
+    acc = x.dtype.type(0)
+    for i in range(x.shape[0]):
+        acc += x[i] * x.dtype.type(0)
+    return acc == 0
