@@ -11,8 +11,9 @@ from .autograd import no_grad, tensor
 __version__ = "0.1.0"
 
 __all__ = [
-    "Sequential", "MLP", "load", "Linear", "BatchNorm1d", "Dropout", "Identity", "ReLU", "LeakyReLU", "ELU", "GELU", "SiLU",
-    "Sigmoid", "Tanh", "Softplus", "MSELoss", "L1Loss", "HuberLoss", "CrossEntropyLoss",
-    "BCEWithLogitsLoss", "optim", "data", "autograd", "checkpoint", "diagnostics", "tensor", "no_grad", "set_num_threads",
-    "get_num_threads",
+    "Sequential", "MLP", "load", "Linear", "BatchNorm1d", "Dropout", "Identity", "ReLU", "LeakyReLU",
+    "ELU", "GELU", "SiLU", "Sigmoid", "Tanh", "Softplus",
+    "MSELoss", "L1Loss", "HuberLoss", "CrossEntropyLoss", "BCEWithLogitsLoss",
+    "optim", "data", "autograd", "checkpoint", "diagnostics", "tensor", "no_grad",
+    "set_num_threads", "get_num_threads",
 ]

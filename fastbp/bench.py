@@ -177,6 +177,65 @@ def jax_step(widths, batch):
 STEP_BUILDERS = {"fastbp": fastbp_step, "numpy": numpy_step, "torch": torch_step, "jax": jax_step}
 
 
+def fastbp_infer(widths, batch):
+    import fastbp as fb
+    model = fb.MLP(widths, activation="relu", dtype=np.float32, seed=0).eval()
+    x, _ = make_batch(widths, batch)
+    out = np.empty((batch, widths[-1]), np.float32)
+    return lambda: model.predict(x, batch_size=batch, out=out)
+
+
+def numpy_infer(widths, batch):
+    Ws, bs = init_params(widths)
+    x, _ = make_batch(widths, batch)
+
+    def infer():
+        h = x
+        for i, (W, b) in enumerate(zip(Ws, bs)):
+            h = h @ W + b
+            if i < len(Ws) - 1:
+                np.maximum(h, 0, out=h)
+        return h
+    return infer
+
+
+def torch_infer(widths, batch):
+    import torch
+    layers = []
+    for i in range(len(widths) - 1):
+        layers.append(torch.nn.Linear(widths[i], widths[i + 1]))
+        if i < len(widths) - 2:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers).eval()
+    x = torch.from_numpy(make_batch(widths, batch)[0])
+
+    def infer():
+        with torch.no_grad():
+            return model(x)
+    return infer
+
+
+def jax_infer(widths, batch):
+    import jax
+    import jax.numpy as jnp
+    Ws, bs = init_params(widths)
+    params = [(jnp.asarray(W), jnp.asarray(b)) for W, b in zip(Ws, bs)]
+    x = jnp.asarray(make_batch(widths, batch)[0])
+
+    @jax.jit
+    def forward(params, x):
+        h = x
+        for i, (W, b) in enumerate(params):
+            h = h @ W + b
+            if i < len(params) - 1:
+                h = jax.nn.relu(h)
+        return h
+    return lambda: forward(params, x).block_until_ready()
+
+
+INFER_BUILDERS = {"fastbp": fastbp_infer, "numpy": numpy_infer, "torch": torch_infer, "jax": jax_infer}
+
+
 def missing(framework):
     """None when ``framework`` can run here, else why it cannot (for the table's notes)."""
     module = {"fastbp": "fastbp", "numpy": "numpy", "torch": "torch", "jax": "jax"}[framework]

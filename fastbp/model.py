@@ -213,10 +213,11 @@ class Sequential:
         self._ensure_capacity(rows)
         self._slot(P.L_INPUT, rows, self.in_features)[...] = xb
         step = optimizer.step_count + 1
-        value, _ = P.train_step(self._program, self._consts, self.arena.params, self.arena.grads, self.state.params,
-                             self._ws, self.capacity, rows, self._layout, self._work, self._segments,
-                             self._dropout_seed, self._step, loss.code, self.dtype.type(loss.param), T, labels, optimizer.code,
-                             optimizer.state, optimizer.hyper, step)
+        value, _ = P.train_step(self._program, self._consts, self.arena.params, self.arena.grads,
+                                self.state.params, self._ws, self.capacity, rows, self._layout, self._work,
+                                self._segments, self._dropout_seed, self._step, loss.code,
+                                self.dtype.type(loss.param), T, labels, optimizer.code, optimizer.state,
+                                optimizer.hyper, step)
         optimizer.step_count = step
         self._step += 1
         self._forward_rows = 0
@@ -375,7 +376,8 @@ class Sequential:
         lines.append(f"total parameters: {self.arena.size:,} ({self.dtype.name}, "
                      f"{self.arena.params.nbytes:,} bytes)")
         if batch_size is not None:
-            lines.append(f"workspace at batch {batch_size}: {self._per_sample * batch_size * self.dtype.itemsize:,} bytes")
+            nbytes = self._per_sample * batch_size * self.dtype.itemsize
+            lines.append(f"workspace at batch {batch_size}: {nbytes:,} bytes")
         text = "\n".join(lines)
         if print_fn is not None:
             print_fn(text)

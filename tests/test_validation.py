@@ -63,7 +63,8 @@ CASES = [
     ("train_step bad optimizer", lambda m, o: m.train_step(X32, Y, fb.CrossEntropyLoss(), "adam"),
      TypeError, "optimizer must be"),
     ("fit y rows", lambda m, o: m.fit(X32, Y[:4], optimizer=o), ValueError, "X has 6 rows but y has 4"),
-    ("fit strings", lambda m, o: m.fit(np.array([["a"] * 4] * 6), Y, optimizer=o), TypeError, "X must hold real numbers"),
+    ("fit strings", lambda m, o: m.fit(np.array([["a"] * 4] * 6), Y, optimizer=o), TypeError,
+     "X must hold real numbers"),
     ("fit NaN", lambda m, o: m.fit(NAN, Y, optimizer=o), ValueError, "X contains NaN"),
     ("fit labels range", lambda m, o: m.fit(X32, Y * 5, optimizer=o), ValueError, "class indices"),
     ("fit epochs", lambda m, o: m.fit(X32, Y, optimizer=o, epochs=0), ValueError, "epochs must be >= 1"),
@@ -86,9 +87,11 @@ def test_bad_input_is_rejected_and_model_unchanged(model, desc, call, exc, match
 
 def test_backward_checks_after_forward(model):
     model.forward(X32)
-    assert_unchanged(lambda: model.backward(np.ones((5, 3), np.float32)), ValueError, "dout has 5 rows", model)
+    assert_unchanged(lambda: model.backward(np.ones((5, 3), np.float32)), ValueError, "dout has 5 rows",
+                     model)
     assert_unchanged(lambda: model.backward(np.ones((6, 3))), TypeError, "dout must have dtype float32", model)
-    assert_unchanged(lambda: model.backward(np.full((6, 3), np.nan, np.float32)), ValueError, "dout contains NaN", model)
+    assert_unchanged(lambda: model.backward(np.full((6, 3), np.nan, np.float32)), ValueError,
+                     "dout contains NaN", model)
 
 
 def test_optimizer_of_another_model_is_rejected(model):

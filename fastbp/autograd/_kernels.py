@@ -8,12 +8,12 @@ and the caller falls back to numpy.  ``ENABLED = False`` forces numpy.
 """
 import numpy as np
 
-ENABLED = True
-
 from ..kernels import codes as _codes
 from ..kernels.activations import act_backward as _act_backward
 from ..kernels.activations import bias_act_forward as _bias_act_forward
 from ..kernels.losses import loss_value_and_grad as _loss_value_and_grad
+
+ENABLED = True
 
 
 def _fits(x):

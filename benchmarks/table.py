@@ -1,0 +1,119 @@
+"""The performance issue's table on the machine at hand, in one run: samples/s and ratios.
+
+Rows: W1-W4 training steps (float32: forward, softmax-CE, backward, Adam;
+samples/s, median of interleaved rounds), W1 inference latency at batch 1
+(µs), W2's achieved GFLOP/s against numpy's sgemm on the same layer shapes,
+and W2's backward/forward time ratio.  Peers that are not installed are
+skipped.  Say whether OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are set: they slow numpy.
+
+    python benchmarks/table.py [--threads 2] [--rounds 5] [--seconds 0.3] [--workloads W1,W3]
+"""
+import argparse
+import importlib.util
+import os
+import statistics
+import time
+
+import numpy as np
+
+import fastbp as fb
+from fastbp import bench
+
+
+def rate(step, seconds):
+    """Calls per second of ``step`` over at least ``seconds``."""
+    t0 = time.perf_counter()
+    step()
+    n = max(1, int(seconds / max(time.perf_counter() - t0, 1e-9)))
+    t0 = time.perf_counter()
+    for _ in range(n):
+        step()
+    return n / (time.perf_counter() - t0)
+
+
+def interleaved(builders, rounds, seconds):
+    """Median calls/s per framework, the frameworks interleaved round by round (shared, noisy machine)."""
+    steps = {name: build() for name, build in builders.items()}
+    for step in steps.values():
+        for _ in range(bench.WARMUP_STEPS):
+            step()
+    samples = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            samples[name].append(rate(step, seconds))
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def sgemm_gflops(widths, batch, seconds):
+    """numpy's GFLOP/s over the three products of every layer of the step (same shapes)."""
+    rng = np.random.default_rng(0)
+    flops, total = 0, 0.0
+    for n_in, n_out in zip(widths[:-1], widths[1:]):
+        A = rng.standard_normal((batch, n_in), dtype=np.float32)
+        W = rng.standard_normal((n_out, n_in), dtype=np.float32)
+        D = rng.standard_normal((batch, n_out), dtype=np.float32)
+        for f in (lambda: A @ W.T, lambda: D.T @ A, lambda: D @ W):
+            total += 1.0 / rate(f, seconds / 3)
+            flops += 2 * batch * n_in * n_out
+    return flops / total / 1e9
+
+
+def backward_forward_ratio(widths, batch, rounds):
+    model = fb.MLP(widths, activation="relu", dtype=np.float32, seed=0)
+    x, y = bench.make_batch(widths, batch)
+    out = model.forward(x)
+    _, dout = fb.CrossEntropyLoss()(out, y)
+    fwd, bwd = [], []
+    for _ in range(rounds * 3):
+        t0 = time.perf_counter()
+        model.forward(x)
+        t1 = time.perf_counter()
+        model.backward(dout)
+        t2 = time.perf_counter()
+        fwd.append(t1 - t0)
+        bwd.append(t2 - t1)
+    return statistics.median(bwd) / statistics.median(fwd), statistics.median(fwd), statistics.median(bwd)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=0.3)
+    parser.add_argument("--workloads", default=",".join(bench.WORKLOADS))
+    args = parser.parse_args(argv)
+    if args.threads:
+        fb.set_num_threads(args.threads)
+    threads = fb.get_num_threads()
+    bench._limit_threads(threads)
+    peers = [p for p in bench.PEERS if importlib.util.find_spec(p) is not None]
+    names = ["fastbp"] + peers
+    env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
+    print(f"fastbp {fb.__version__}, {threads} thread(s), {os.cpu_count()} CPUs; OpenBLAS env: {env or 'unset'}; "
+          f"median of {args.rounds} interleaved rounds of >= {args.seconds:g} s")
+    header = f"{'workload':<22}" + "".join(f"{n:>11}" for n in names) + "".join(f"{'/' + p:>9}" for p in peers)
+    print(header)
+    for w in args.workloads.split(","):
+        desc, widths, batch = bench.WORKLOADS[w]
+        per_s = interleaved({n: (lambda n=n: bench.STEP_BUILDERS[n](widths, batch)) for n in names},
+                            args.rounds, args.seconds)
+        samples = {n: per_s[n] * batch for n in names}
+        print(f"{w + ' ' + desc + ' b' + str(batch):<22}" + "".join(f"{samples[n]:>11,.0f}" for n in names)
+              + "".join(f"{samples['fastbp'] / samples[p]:>8.2f}x" for p in peers))
+        if w == "W2":
+            flops = 6 * batch * sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+            ours = per_s["fastbp"] * flops / 1e9
+            blas = sgemm_gflops(widths, batch, args.seconds)
+            ratio, f_s, b_s = backward_forward_ratio(widths, batch, args.rounds)
+            print(f"   W2 step {ours:.0f} GFLOP/s vs numpy sgemm {blas:.0f} GFLOP/s on the same shapes: "
+                  f"{ours / blas:.0%}; backward/forward = {ratio:.2f} ({b_s * 1e3:.1f} / {f_s * 1e3:.1f} ms)")
+    _, widths, _ = bench.WORKLOADS["W1"]
+    calls = interleaved({n: (lambda n=n: bench.INFER_BUILDERS[n](widths, 1)) for n in names},
+                        args.rounds, args.seconds)
+    print(f"{'W1 inference b1 (µs)':<22}" + "".join(f"{1e6 / calls[n]:>11.1f}" for n in names)
+          + "".join(f"{calls['fastbp'] / calls[p]:>8.2f}x" for p in peers))
+    print("ratios are fastbp / peer for samples/s and peer time / fastbp time for latency (above 1: fastbp faster)")
+
+
+if __name__ == "__main__":
+    main()
