@@ -7,11 +7,14 @@ and W2's backward/forward time ratio.  Peers that are not installed are
 skipped.  Say whether OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are set: they slow numpy.
 
     python benchmarks/table.py [--threads 2] [--rounds 5] [--seconds 0.3] [--workloads W1,W3]
+                               [--against numpy,torch,jax]
 """
 import argparse
 import importlib.util
 import os
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -31,16 +34,62 @@ def rate(step, seconds):
     return n / (time.perf_counter() - t0)
 
 
-def interleaved(builders, rounds, seconds):
-    """Median calls/s per framework, the frameworks interleaved round by round (shared, noisy machine)."""
-    steps = {name: build() for name, build in builders.items()}
-    for step in steps.values():
-        for _ in range(bench.WARMUP_STEPS):
-            step()
-    samples = {name: [] for name in steps}
+class Worker:
+    """One framework in its own process, measuring on request.
+
+    Each framework gets a process of its own so that no thread pool (Numba's
+    OpenMP threads, OpenBLAS's, torch's) spins on the cores while another
+    framework is being timed; the parent interleaves the frameworks round by
+    round, so load changes on this shared machine hit all of them alike.
+    """
+
+    def __init__(self, framework, threads):
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--worker", framework, "--threads", str(threads)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+
+    def ask(self, *request):
+        self.proc.stdin.write(" ".join(str(r) for r in request) + "\n")
+        reply = self.proc.stdout.readline()
+        if not reply:
+            raise RuntimeError(f"benchmark worker died on {request}")
+        return float(reply)
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def serve(framework, threads):
+    """Worker loop: ``step W seconds`` / ``infer W seconds`` → calls per second; W2 extras."""
+    if framework == "fastbp":
+        fb.set_num_threads(threads)
+    bench._limit_threads(threads)
+    built = {}
+    for line in sys.stdin:
+        kind, workload, seconds = line.split()
+        _, widths, batch = bench.WORKLOADS[workload]
+        if kind == "sgemm":
+            value = sgemm_gflops(widths, batch, float(seconds))
+        elif kind == "bwdfwd":
+            value = backward_forward_ratio(widths, batch, 5)[0]
+        else:
+            key = (kind, workload)
+            if key not in built:
+                builders = bench.STEP_BUILDERS if kind == "step" else bench.INFER_BUILDERS
+                built[key] = builders[framework](widths, batch if kind == "step" else 1)
+                for _ in range(bench.WARMUP_STEPS):
+                    built[key]()
+            value = rate(built[key], float(seconds))
+        print(value, flush=True)
+
+
+def interleaved(workers, kind, workload, rounds, seconds):
+    """Median calls/s per framework, the frameworks interleaved round by round."""
+    samples = {name: [] for name in workers}
     for _ in range(rounds):
-        for name, step in steps.items():
-            samples[name].append(rate(step, seconds))
+        for name, worker in workers.items():
+            samples[name].append(worker.ask(kind, workload, seconds))
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
@@ -77,42 +126,45 @@ def backward_forward_ratio(widths, batch, rounds):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=0.3)
     parser.add_argument("--workloads", default=",".join(bench.WORKLOADS))
+    parser.add_argument("--against", default=",".join(bench.PEERS))
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.threads:
-        fb.set_num_threads(args.threads)
-    threads = fb.get_num_threads()
-    bench._limit_threads(threads)
-    peers = [p for p in bench.PEERS if importlib.util.find_spec(p) is not None]
+    if args.worker:
+        return serve(args.worker, args.threads)
+    peers = [p for p in args.against.split(",") if p and importlib.util.find_spec(p) is not None]
     names = ["fastbp"] + peers
     env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
-    print(f"fastbp {fb.__version__}, {threads} thread(s), {os.cpu_count()} CPUs; OpenBLAS env: {env or 'unset'}; "
-          f"median of {args.rounds} interleaved rounds of >= {args.seconds:g} s")
-    header = f"{'workload':<22}" + "".join(f"{n:>11}" for n in names) + "".join(f"{'/' + p:>9}" for p in peers)
-    print(header)
-    for w in args.workloads.split(","):
-        desc, widths, batch = bench.WORKLOADS[w]
-        per_s = interleaved({n: (lambda n=n: bench.STEP_BUILDERS[n](widths, batch)) for n in names},
-                            args.rounds, args.seconds)
-        samples = {n: per_s[n] * batch for n in names}
-        print(f"{w + ' ' + desc + ' b' + str(batch):<22}" + "".join(f"{samples[n]:>11,.0f}" for n in names)
-              + "".join(f"{samples['fastbp'] / samples[p]:>8.2f}x" for p in peers))
-        if w == "W2":
-            flops = 6 * batch * sum(a * b for a, b in zip(widths[:-1], widths[1:]))
-            ours = per_s["fastbp"] * flops / 1e9
-            blas = sgemm_gflops(widths, batch, args.seconds)
-            ratio, f_s, b_s = backward_forward_ratio(widths, batch, args.rounds)
-            print(f"   W2 step {ours:.0f} GFLOP/s vs numpy sgemm {blas:.0f} GFLOP/s on the same shapes: "
-                  f"{ours / blas:.0%}; backward/forward = {ratio:.2f} ({b_s * 1e3:.1f} / {f_s * 1e3:.1f} ms)")
-    _, widths, _ = bench.WORKLOADS["W1"]
-    calls = interleaved({n: (lambda n=n: bench.INFER_BUILDERS[n](widths, 1)) for n in names},
-                        args.rounds, args.seconds)
-    print(f"{'W1 inference b1 (µs)':<22}" + "".join(f"{1e6 / calls[n]:>11.1f}" for n in names)
-          + "".join(f"{calls['fastbp'] / calls[p]:>8.2f}x" for p in peers))
-    print("ratios are fastbp / peer for samples/s and peer time / fastbp time for latency (above 1: fastbp faster)")
+    print(f"fastbp {fb.__version__}, {args.threads} thread(s), {os.cpu_count()} CPUs; OpenBLAS env: "
+          f"{env or 'unset'}; median of {args.rounds} interleaved rounds of >= {args.seconds:g} s, "
+          f"one process per framework" + ("; jax runs XLA's own thread pool" if "jax" in peers else ""))
+    workers = {n: Worker(n, args.threads) for n in names}
+    try:
+        header = f"{'workload':<22}" + "".join(f"{n:>11}" for n in names) + "".join(f"{'/' + p:>9}" for p in peers)
+        print(header)
+        for w in args.workloads.split(","):
+            desc, widths, batch = bench.WORKLOADS[w]
+            per_s = interleaved(workers, "step", w, args.rounds, args.seconds)
+            samples = {n: per_s[n] * batch for n in names}
+            print(f"{w + ' ' + desc + ' b' + str(batch):<22}" + "".join(f"{samples[n]:>11,.0f}" for n in names)
+                  + "".join(f"{samples['fastbp'] / samples[p]:>8.2f}x" for p in peers), flush=True)
+            if w == "W2":
+                flops = 6 * batch * sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+                ours = per_s["fastbp"] * flops / 1e9
+                blas = workers["numpy"].ask("sgemm", w, args.seconds) if "numpy" in workers else float("nan")
+                ratio = workers["fastbp"].ask("bwdfwd", w, args.seconds)
+                print(f"   W2 step {ours:.0f} GFLOP/s vs numpy sgemm {blas:.0f} GFLOP/s on the same shapes: "
+                      f"{ours / blas:.0%}; backward/forward time = {ratio:.2f}", flush=True)
+        calls = interleaved(workers, "infer", "W1", args.rounds, args.seconds)
+        print(f"{'W1 inference b1 (µs)':<22}" + "".join(f"{1e6 / calls[n]:>11.1f}" for n in names)
+              + "".join(f"{calls['fastbp'] / calls[p]:>8.2f}x" for p in peers))
+        print("ratios: fastbp / peer in samples/s, peer time / fastbp time in latency (above 1: fastbp faster)")
+    finally:
+        for worker in workers.values():
+            worker.close()
 
 
 if __name__ == "__main__":
