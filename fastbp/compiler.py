@@ -35,6 +35,17 @@ class Op:
     flops: int = 0            # forward FLOPs per sample
 
 
+def _label(layer):
+    """A short name for tables: ``Linear(64→128)``, ``BatchNorm1d(128)``, ``Dropout(0.1)``, ``ReLU``."""
+    if isinstance(layer, Linear):
+        return f"Linear({layer.in_features}→{layer.out_features})"
+    if isinstance(layer, BatchNorm1d):
+        return f"BatchNorm1d({layer.num_features})"
+    if isinstance(layer, Dropout):
+        return f"Dropout({layer.p:g})"
+    return type(layer).__name__
+
+
 def compile_ops(layers, in_features):
     """The ops of a layer stack, in order (no slots yet)."""
     ops, width, i = [], in_features, 0
@@ -45,7 +56,7 @@ def compile_ops(layers, in_features):
         act, alpha = (nxt.code, nxt.alpha) if fused else (codes.IDENTITY, 0.0)
         const = [0.0] * P.N_CONSTS
         const[P.K_ALPHA] = alpha
-        name = repr(layer) + (f" + {nxt!r}" if fused else "")
+        name = _label(layer) + (f" + {_label(nxt)}" if fused else "")
         if isinstance(layer, (Linear, BatchNorm1d)):
             n_out = layer.output_features(width)
             keeps = [("z", n_out)] + ([("a", n_out)] if act != codes.IDENTITY else [])

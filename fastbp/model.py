@@ -125,7 +125,9 @@ class Sequential:
     def forward(self, x):
         """Output of the network for a batch ``x`` (B, in_features) of the model's dtype.
 
-        In training mode the activations are kept for ``backward``.
+        The activations are kept for ``backward`` (in either mode: after an eval-mode
+        forward, backward treats BatchNorm's running statistics as constants and
+        dropout as the identity, as torch does).
         """
         x = strict_matrix("x", x, self.dtype, self.in_features)
         rows = x.shape[0]
@@ -134,7 +136,8 @@ class Sequential:
         self._slot(P.L_INPUT, rows, self.in_features)[...] = x
         P.forward(self._program, self._consts, self.arena.params, self.state.params, self._ws, self.capacity,
                   rows, self._work, self.training, self._dropout_seed, self._step, self._segments)
-        self._forward_rows = rows if self.training else 0
+        self._forward_rows = rows
+        self._forward_training = self.training
         self._forward_step = self._step
         self._step += self.training
         return self._slot(P.L_OUTPUT, rows, self.out_features).copy()
@@ -147,15 +150,16 @@ class Sequential:
         Overwrites (does not accumulate) every ``weight_grad`` and ``bias_grad``.
         """
         if self._forward_rows == 0:
-            raise RuntimeError("backward needs a forward pass in training mode first (model.train())")
+            raise RuntimeError("backward needs a forward pass first (model.forward(x)); predict, fit and "
+                               "train_step do not keep their activations")
         rows = self._forward_rows
         dout = strict_matrix("dout", dout, self.dtype, self.out_features)
         if dout.shape[0] != rows:
             raise ValueError(f"dout has {dout.shape[0]} rows but the last forward had {rows}")
         self._slot(P.L_GRAD0, rows, self.out_features)[...] = dout
         slot = P.backward(self._program, self._consts, self.arena.params, self.arena.grads, self.state.params,
-                          self._ws, self.capacity, rows, self._layout, self._work, True, self._dropout_seed,
-                          self._forward_step, self._segments)
+                          self._ws, self.capacity, rows, self._layout, self._work, self._forward_training, True,
+                          self._dropout_seed, self._forward_step, self._segments)
         start = slot * self.capacity
         return self._ws[start:start + rows * self.in_features].reshape(rows, self.in_features).copy()
 
@@ -364,20 +368,22 @@ class Sequential:
         """Write the architecture (JSON) and the parameters to an .npz file."""
         io.save(self, path)
 
-    def summary(self, batch_size=None, print_fn=print):
-        """A table of layers, output shapes and parameter counts; returns it as a string."""
-        lines = [f"{'layer':<28}{'output shape':<20}{'params':>10}", "-" * 58]
-        width = self.in_features
-        for layer in self.layers:
-            width = layer.output_features(width)
-            n = getattr(layer, "num_parameters", 0)
-            lines.append(f"{repr(layer)[:27]:<28}{str(('B', width)):<20}{n:>10,}")
-        lines.append("-" * 58)
-        lines.append(f"total parameters: {self.arena.size:,} ({self.dtype.name}, "
-                     f"{self.arena.params.nbytes:,} bytes)")
-        if batch_size is not None:
-            nbytes = self._per_sample * batch_size * self.dtype.itemsize
-            lines.append(f"workspace at batch {batch_size}: {nbytes:,} bytes")
+    def summary(self, batch_size=1, print_fn=print):
+        """A table of the compiled ops (an activation fused into the layer before it): output
+        shape, parameter count and the activation bytes backward keeps at ``batch_size``.
+        Prints it with ``print_fn`` (None: don't) and returns it as a string."""
+        from .checkpoint import activation_bytes
+        per_op, total = activation_bytes(self, batch_size)
+        lines = [f"{'op':<44}{'output shape':<16}{'params':>10}{'activations':>14}", "-" * 84]
+        for (key, nbytes), op in zip(list(per_op.items())[1:], self._ops):
+            w, b = op.row[P.C_W], op.row[P.C_B]
+            n = (op.n_in * op.n_out if op.row[P.C_OP] == P.OP_DENSE else op.n_out) * (w >= 0) + op.n_out * (b >= 0)
+            lines.append(f"{key[:43]:<44}{str((batch_size, op.n_out)):<16}{n:>10,}{nbytes:>14,}")
+        lines.append(f"{'input and gradient buffers':<60}{'':>10}"
+                     f"{per_op['input'] + per_op['gradient buffers']:>14,}")
+        lines.append("-" * 84)
+        lines.append(f"total: {self.arena.size:,} parameters ({self.dtype.name}, {self.arena.params.nbytes:,} bytes); "
+                     f"{total:,} bytes of activations at batch {batch_size}")
         text = "\n".join(lines)
         if print_fn is not None:
             print_fn(text)

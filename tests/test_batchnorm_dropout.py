@@ -186,3 +186,34 @@ def test_gradient_norm_diagnostics():
     lin = model.layers[0]
     want = np.sqrt(np.sum(lin.weight_grad.astype(np.float64) ** 2) + np.sum(lin.bias_grad.astype(np.float64) ** 2))
     assert abs(next(iter(norms.values())) - want) < 1e-5 * want
+
+
+def test_eval_mode_central_differences():
+    """Backward after an eval-mode forward: running statistics are constants, dropout is the identity."""
+    model = make(seed=9)
+    rng = np.random.default_rng(10)
+    for _ in range(3):
+        model.forward(rng.standard_normal((16, 6)))          # non-trivial running statistics
+    model.eval()
+    x, R = rng.standard_normal((5, 6)), rng.standard_normal((5, 5))
+    model.forward(x)
+    dx = model.backward(R)
+    analytic = model.parameters().grads.copy()
+    params, eps = model.parameters().params, 1e-6
+    numeric = np.empty_like(params)
+    for k in range(params.size):
+        keep = params[k]
+        params[k] = keep + eps
+        up = np.sum(model.forward(x) * R)
+        params[k] = keep - eps
+        down = np.sum(model.forward(x) * R)
+        params[k] = keep
+        numeric[k] = (up - down) / (2 * eps)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
+    numeric_dx = np.empty_like(x)
+    for idx in np.ndindex(*x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += eps
+        xm[idx] -= eps
+        numeric_dx[idx] = (np.sum(model.forward(xp) * R) - np.sum(model.forward(xm) * R)) / (2 * eps)
+    np.testing.assert_allclose(dx, numeric_dx, rtol=1e-6, atol=1e-9)

@@ -207,7 +207,8 @@ def test_fit_regression_reports_mae_and_accepts_1d_targets():
 def test_summary_and_repr():
     model = make([4, 3, 2], "relu", np.float32)
     text = model.summary(batch_size=8, print_fn=None)
-    assert "total parameters: 23" in text and "Linear" in text
+    assert "total: 23 parameters" in text and "Linear" in text
+    assert f"{model.activation_bytes(8)[1]:,} bytes of activations at batch 8" in text
     assert "ReLU" in repr(model)
 
 

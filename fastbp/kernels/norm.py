@@ -371,3 +371,30 @@ def batchnorm_backward(G, Xhat, gamma, invstd, dgamma, dbeta, out):
         for t in range(n_groups):
             c0 = np.int64(t) * FEATURE_GROUP
             _backward_group(G, Xhat, gamma, invstd, dgamma, dbeta, out, c0, min(c0 + FEATURE_GROUP, n))
+
+
+@jit(**_KW)
+def batchnorm_backward_eval(G, X, gamma, eps, running_mean, running_var, dgamma, dbeta, out):
+    """Eval-mode backward (running statistics are constants): Y = γ·(X − rm)/√(rv + ε) + β.
+
+    dβ = Σ_b G, dγ = Σ_b G·(X − rm)/√(rv + ε), out = G·γ/√(rv + ε).  Column sums in
+    float64 in row order (thread-count independent); out may alias G.  Serial:
+    backward through frozen statistics is a fine-tuning path, not the hot one.
+    """
+    B = X.shape[0]
+    n = X.shape[1]
+    for j in range(n):
+        invstd = 1.0 / np.sqrt(np.float64(running_var[j]) + np.float64(eps))
+        g = np.float64(gamma[j]) if gamma.shape[0] > 0 else 1.0
+        sum_g = 0.0
+        sum_gx = 0.0
+        for i in range(B):
+            gi = np.float64(G[i, j])
+            sum_g += gi
+            sum_gx += gi * (np.float64(X[i, j]) - np.float64(running_mean[j])) * invstd
+        scale = X.dtype.type(g * invstd)
+        for i in range(B):
+            out[i, j] = G[i, j] * scale
+        if dgamma.shape[0] > 0:
+            dgamma[j] = sum_gx
+            dbeta[j] = sum_g

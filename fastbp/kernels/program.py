@@ -107,13 +107,15 @@ def forward_ops(prog, consts, params, state, ws, cap, rows, work, training, upda
 
 
 @jit
-def backward_ops(prog, consts, params, grads, state, ws, cap, rows, work, need_dx, seed, step,
+def backward_ops(prog, consts, params, grads, state, ws, cap, rows, work, training, need_dx, seed, step,
                  first, stop, g_cur, g_next):
     """Backpropagate through ops ``[first, stop)`` in reverse; ∂L/∂(output of op stop−1) is in slot ``g_cur``.
 
     δ = g ⊙ σ'(z); ∂W = δᵀ a; ∂b = Σ δ; g ← δ W.  Overwrites the gradients of
     these ops; returns the (current, spare) gradient slots.  The input gradient
-    of op 0 is computed only when ``need_dx``.
+    of op 0 is computed only when ``need_dx``.  ``training`` must be the mode of
+    the forward pass: eval mode backpropagates through BatchNorm's running
+    statistics (constants) and through dropout as the identity.
     """
     for i in range(stop - 1, first - 1, -1):
         op = prog[i, C_OP]
@@ -137,11 +139,17 @@ def backward_ops(prog, consts, params, grads, state, ws, cap, rows, work, need_d
                 gemm.matmul_nn(G, W, work, slab(ws, g_next, cap, rows, n_in))
                 g_cur, g_next = g_next, g_cur
         elif op == OP_BATCHNORM:
-            H = slab(ws, prog[i, C_H], cap, rows, n_out)
             rm, rv, mean, invstd = _bn_state(prog, state, i, n_out)
-            norm.batchnorm_backward(G, H, _vec(params, prog[i, C_W], n_out), invstd,
-                                    _vec(grads, prog[i, C_W], n_out), _vec(grads, prog[i, C_B], n_out), G)
-        elif op == OP_DROPOUT:
+            gamma = _vec(params, prog[i, C_W], n_out)
+            dgamma = _vec(grads, prog[i, C_W], n_out)
+            dbeta = _vec(grads, prog[i, C_B], n_out)
+            if training or rm.shape[0] == 0:
+                H = slab(ws, prog[i, C_H], cap, rows, n_out)
+                norm.batchnorm_backward(G, H, gamma, invstd, dgamma, dbeta, G)
+            else:
+                X = slab(ws, prog[i, C_X], cap, rows, n_in)
+                norm.batchnorm_backward_eval(G, X, gamma, consts[i, K_EPS], rm, rv, dgamma, dbeta, G)
+        elif op == OP_DROPOUT and training:
             dropout.dropout_backward(G, consts[i, K_P], seed, step * MAX_OPS + i, G)
     return g_cur, g_next
 
@@ -159,7 +167,8 @@ def forward(prog, consts, params, state, ws, cap, rows, work, training, seed, st
 
 
 @jit
-def backward(prog, consts, params, grads, state, ws, cap, rows, layout, work, need_dx, seed, step, segments):
+def backward(prog, consts, params, grads, state, ws, cap, rows, layout, work, training, need_dx, seed, step,
+             segments):
     """Backpropagate ∂L/∂output (in slot ``layout[L_GRAD0]``) through every op.
 
     Every segment but the last is first recomputed from its stored input, with
@@ -173,10 +182,10 @@ def backward(prog, consts, params, grads, state, ws, cap, rows, layout, work, ne
     last = segments.shape[0] - 2
     for k in range(last, -1, -1):
         if k < last:
-            forward_ops(prog, consts, params, state, ws, cap, rows, work, True, False, seed, step,
+            forward_ops(prog, consts, params, state, ws, cap, rows, work, training, False, seed, step,
                         segments[k], segments[k + 1])
-        g_cur, g_next = backward_ops(prog, consts, params, grads, state, ws, cap, rows, work, need_dx, seed,
-                                     step, segments[k], segments[k + 1], g_cur, g_next)
+        g_cur, g_next = backward_ops(prog, consts, params, grads, state, ws, cap, rows, work, training, need_dx,
+                                     seed, step, segments[k], segments[k + 1], g_cur, g_next)
     return g_cur
 
 
@@ -190,7 +199,7 @@ def train_step(prog, consts, params, grads, state, ws, cap, rows, layout, work, 
     dP = slab(ws, layout[L_GRAD0], cap, rows, n_out)
     loss = losses.loss_value_and_grad(loss_code, P, T, labels, loss_param, dP)
     metric = metric_sum(loss_code, P, T, labels)
-    backward(prog, consts, params, grads, state, ws, cap, rows, layout, work, False, seed, step, segments)
+    backward(prog, consts, params, grads, state, ws, cap, rows, layout, work, True, False, seed, step, segments)
     optim.optimizer_step(opt_code, params, grads, opt_state, hyper, opt_step)
     return loss, metric
 

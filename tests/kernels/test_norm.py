@@ -351,3 +351,33 @@ def test_no_allocations_in_steady_state():
     r = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True,
                        check=False)
     assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-3000:]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 3), (7, 17), (129, 5)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batchnorm_backward_eval_matches_reference(dtype, shape, affine):
+    from fastbp.kernels.norm import batchnorm_backward_eval
+    rng = np.random.default_rng(11)
+    B, n = shape
+    X = rng.standard_normal(shape).astype(dtype)
+    G = rng.standard_normal(shape).astype(dtype)
+    rm = rng.standard_normal(n).astype(dtype)
+    rv = rng.uniform(0.5, 2.0, n).astype(dtype)
+    gamma = rng.standard_normal(n).astype(dtype) if affine else np.zeros(0, dtype)
+    dgamma = np.full(n if affine else 0, np.nan, dtype)
+    dbeta = np.full(n if affine else 0, np.nan, dtype)
+    out = np.full(shape, np.nan, dtype)
+    eps = dtype(1e-5)
+    batchnorm_backward_eval(G, X, gamma, eps, rm, rv, dgamma, dbeta, out)
+    invstd = 1 / np.sqrt(rv.astype(np.float64) + 1e-5)
+    g = gamma.astype(np.float64) if affine else np.ones(n)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(out, G * g * invstd, **tol)
+    if affine:
+        np.testing.assert_allclose(dgamma, np.sum(G * (X - rm.astype(np.float64)) * invstd, axis=0), **tol)
+        np.testing.assert_allclose(dbeta, G.astype(np.float64).sum(axis=0), **tol)
+    # out may alias G
+    G2 = G.copy()
+    batchnorm_backward_eval(G2, X, gamma, eps, rm, rv, dgamma, dbeta, G2)
+    np.testing.assert_array_equal(G2, out)
