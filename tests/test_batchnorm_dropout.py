@@ -6,6 +6,7 @@ import fastbp as fb
 from fastbp.kernels.program import MAX_OPS
 from tests.reference import dropout as ref_dropout
 from tests.reference import norm as ref_norm
+from tests.reference.numeric import central_difference
 
 P_DROP = 0.3
 
@@ -77,28 +78,9 @@ def test_central_differences_through_batchnorm_and_dropout():
 
     loss_at()
     dx = model.backward(R)
-    analytic = model.parameters().grads.copy()
-    params, eps = model.parameters().params, 1e-6
-    numeric = np.empty_like(params)
-    for k in range(params.size):
-        keep = params[k]
-        params[k] = keep + eps
-        up = loss_at()
-        params[k] = keep - eps
-        down = loss_at()
-        params[k] = keep
-        numeric[k] = (up - down) / (2 * eps)
-    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
-    numeric_dx = np.empty_like(x)
-    for idx in np.ndindex(*x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += eps
-        xm[idx] -= eps
-        model._step = step
-        up = np.sum(model.forward(xp) * R)
-        model._step = step
-        numeric_dx[idx] = (up - np.sum(model.forward(xm) * R)) / (2 * eps)
-    np.testing.assert_allclose(dx, numeric_dx, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(model.parameters().grads, central_difference(loss_at, model.parameters().params),
+                               rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(dx, central_difference(loss_at, x), rtol=1e-5, atol=1e-8)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -198,22 +180,10 @@ def test_eval_mode_central_differences():
     x, R = rng.standard_normal((5, 6)), rng.standard_normal((5, 5))
     model.forward(x)
     dx = model.backward(R)
-    analytic = model.parameters().grads.copy()
-    params, eps = model.parameters().params, 1e-6
-    numeric = np.empty_like(params)
-    for k in range(params.size):
-        keep = params[k]
-        params[k] = keep + eps
-        up = np.sum(model.forward(x) * R)
-        params[k] = keep - eps
-        down = np.sum(model.forward(x) * R)
-        params[k] = keep
-        numeric[k] = (up - down) / (2 * eps)
-    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
-    numeric_dx = np.empty_like(x)
-    for idx in np.ndindex(*x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += eps
-        xm[idx] -= eps
-        numeric_dx[idx] = (np.sum(model.forward(xp) * R) - np.sum(model.forward(xm) * R)) / (2 * eps)
-    np.testing.assert_allclose(dx, numeric_dx, rtol=1e-6, atol=1e-9)
+
+    def loss():
+        return np.sum(model.forward(x) * R)
+
+    np.testing.assert_allclose(model.parameters().grads, central_difference(loss, model.parameters().params),
+                               rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(dx, central_difference(loss, x), rtol=1e-6, atol=1e-9)
