@@ -14,6 +14,9 @@ micro-panels (zero padded, so every tile runs the same full micro-kernel), then 
 ``prange`` over (row block, column block) tasks runs the ``MR x NR`` register-tile
 micro-kernel ``_ukr``, which accumulates across k in registers (generated code,
 see ``benchmarks/NOTES.md``).  The first k block writes ``C``, later ones add to it.
+The parallel path (above ``PAR_FLOPS``) opens two ``prange`` regions per product
+whatever k is: one packs the panels of every k block, one runs the output-block
+tasks, each looping over all k blocks in order (NOTES section 10).
 
 Determinism: every element of ``C`` is computed by one task, over the k blocks in
 a fixed order, by the same micro-kernel, and neither the blocking nor the choice
@@ -80,7 +83,9 @@ def _core_size(m, n, k):
     nkb, kcmax = _kblocks(k)
     mp = _cdiv(m, MR)
     np_ = _cdiv(n, NR)
-    return ALIGN + mp * MR * kcmax + np_ * NR * kcmax + ALIGN + _ntasks(m, n) * MR * NR
+    serial = ALIGN + mp * MR * kcmax + np_ * NR * kcmax + ALIGN + _ntasks(m, n) * MR * NR
+    # the parallel path packs every k block up front: A and B panels over all of k
+    return max(serial, ALIGN + mp * MR * k + np_ * NR * k + ALIGN + _ntasks(m, n) * MR * NR)
 
 
 @jit
@@ -1085,20 +1090,53 @@ def _gemm_serial(m, n, k, A, ars, acs, B, brs, bcs, C, work):
             _compute_task(t, m, n, kc, kb > 0, C, work, a_off, b_off, t_off)
 
 
-@jit_parallel
-def _gemm_parallel(m, n, k, A, ars, acs, B, brs, bcs, C, work):
+@jit
+def _pack_all_task(t, m, n, k, A, ars, acs, B, brs, bcs, work, a_off, b_off):
+    """Pack task t of the parallel path: one A or B micro-panel of one k block.  k block
+    kb's panels start at a_off + mp*MR*p0 (A) and b_off + np_*NR*p0 (B)."""
     nkb, kcmax = _kblocks(k)
     mp = _cdiv(m, MR)
     np_ = _cdiv(n, NR)
-    a_off, b_off, t_off = _offsets(work, m, n, k)
-    nt = _ntasks(m, n)
+    kb = t // (mp + np_)
+    u = t - kb * (mp + np_)
+    p0 = (kb * k) // nkb
+    kc = ((kb + 1) * k) // nkb - p0
+    _pack_task(u, mp, m, n, p0, kc, A, ars, acs, B, brs, bcs, work,
+               a_off + mp * MR * p0, b_off + np_ * NR * p0)
+
+
+@jit
+def _compute_all_task(t, m, n, k, C, work, a_off, b_off, t_off):
+    """Compute task t of the parallel path over all k blocks, in order."""
+    nkb, kcmax = _kblocks(k)
+    mp = _cdiv(m, MR)
+    np_ = _cdiv(n, NR)
     for kb in range(nkb):
         p0 = (kb * k) // nkb
         kc = ((kb + 1) * k) // nkb - p0
-        for t in prange(mp + np_):
-            _pack_task(t, mp, m, n, p0, kc, A, ars, acs, B, brs, bcs, work, a_off, b_off)
-        for t in prange(nt):
-            _compute_task(t, m, n, kc, kb > 0, C, work, a_off, b_off, t_off)
+        _compute_task(t, m, n, kc, kb > 0, C, work, a_off + mp * MR * p0, b_off + np_ * NR * p0, t_off)
+
+
+@jit_parallel
+def _gemm_parallel(m, n, k, A, ars, acs, B, brs, bcs, C, work):
+    """Two parallel regions per product whatever k is: pack every k block's panels
+    (no duplication), then (row block x column block) tasks loop over the k blocks."""
+    nkb, kcmax = _kblocks(k)
+    mp = _cdiv(m, MR)
+    np_ = _cdiv(n, NR)
+    isz = work.itemsize
+    mis = (work.ctypes.data // isz) % (64 // isz)
+    a_off = 0 if mis == 0 else (64 // isz) - mis
+    b_off = a_off + mp * MR * k
+    mis = (b_off + (work.ctypes.data // isz)) % (64 // isz)
+    if mis != 0:
+        b_off += (64 // isz) - mis
+    t_off = b_off + np_ * NR * k
+    nt = _ntasks(m, n)
+    for t in prange(nkb * (mp + np_)):
+        _pack_all_task(t, m, n, k, A, ars, acs, B, brs, bcs, work, a_off, b_off)
+    for t in prange(nt):
+        _compute_all_task(t, m, n, k, C, work, a_off, b_off, t_off)
 
 
 @jit(fastmath=set(FASTMATH_REDUCE))
