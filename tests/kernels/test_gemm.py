@@ -61,7 +61,7 @@ def test_products_match_reference(shape, dtype):
     _check(out, ref.matmul_nn(D, W), N, dtype)
 
 
-@pytest.mark.parametrize("shape", [(129, 257, 257), (256, 384, 700), (1, 300, 700)],
+@pytest.mark.parametrize("shape", [(129, 257, 257), (256, 384, 700), (1, 300, 700), (1, 301, 700)],
                          ids=lambda s: "x".join(map(str, s)))
 def test_bitwise_identical_across_thread_counts(shape):
     if numba.config.NUMBA_NUM_THREADS < 2:
