@@ -15,6 +15,7 @@ from .compiler import assign_slots, compile_ops
 from .layers import BatchNorm1d, Dropout, Linear, Module, activation_from_name
 from .losses import CrossEntropyLoss, Loss, get_loss
 from .metrics import History
+from .optim import Adam, Optimizer
 from .validation import as_matrix, check_dtype, check_positive_int, output_matrix, same_rows, strict_matrix
 
 
@@ -199,7 +200,6 @@ class Sequential:
                              f"training mode (use a larger batch or model.eval())")
 
     def _check_optimizer(self, optimizer):
-        from .optim import Optimizer
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"optimizer must be a fastbp.optim optimizer, got {type(optimizer).__name__}")
         if optimizer.arena is not self.arena:
@@ -246,7 +246,6 @@ class Sequential:
             track_grad_norms: record each parameterized layer's gradient norm, averaged over the
                 epoch's steps, as ``history["grad_norms"]`` (one dict {layer: norm} per epoch).
         """
-        from .optim import Adam
         loss = CrossEntropyLoss() if loss is None else get_loss(loss)
         optimizer = Adam(self.arena) if optimizer is None else optimizer
         self._check_optimizer(optimizer)

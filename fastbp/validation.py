@@ -13,7 +13,7 @@ import numbers
 
 import numpy as np
 
-from .kernels.reductions import all_finite
+from .kernels.reductions import all_finite, int_range
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -129,7 +129,10 @@ def as_labels(name, y, n_classes, n_rows=None, strict=False):
         raise ValueError(f"{name} is empty")
     if n_rows is not None and arr.shape[0] != n_rows:
         raise ValueError(f"{name} has {arr.shape[0]} labels but the predictions have {n_rows} rows")
-    lo, hi = int(arr.min()), int(arr.max())
+    if arr.dtype == np.int64 and arr.flags.c_contiguous:
+        lo, hi = int_range(arr)                 # one compiled pass (the hot path's labels)
+    else:
+        lo, hi = int(arr.min()), int(arr.max())
     if lo < 0 or hi >= n_classes:
         raise ValueError(f"{name} must be class indices in [0, {n_classes}), got values in [{lo}, {hi}]")
     return np.ascontiguousarray(arr, dtype=np.int64)

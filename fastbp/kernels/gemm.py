@@ -36,8 +36,8 @@ from fastbp._jit import FASTMATH_REDUCE, jit, jit_parallel, prange
 MR = 6               # micro-tile rows (register tile; regenerate _ukr to change)
 NR = 32              # micro-tile columns (two zmm vectors of float32)
 KC = 256             # maximum k block (packed B micro-panel NR*KC*4 B = 32 KiB, fits L1)
-MC_PANELS = 16       # row micro-panels per parallel task
-NC_PANELS = 8        # column micro-panels per parallel task
+MC_PANELS = 4        # row micro-panels per parallel task (NOTES section 13)
+NC_PANELS = 4        # column micro-panels per parallel task
 ALIGN = 16           # elements of slack to align packed panels to 64 bytes
 PAR_FLOPS = 2000000   # 2*m*n*k below this runs serially (thread launch dominates)
 GEMV_ROWS = 64       # outputs per parallel task of the batch-1 (dot) path (a multiple of 4)

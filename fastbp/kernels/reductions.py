@@ -12,6 +12,7 @@
   vectorize; its order is fixed by the compiled code, the same in both
   paths), then the chunk sums are added serially in chunk order.  ``prange``
   over chunks from ``SSQ_PARALLEL_MIN`` elements on.
+* ``int_range``: (min, max) of int64 labels in one pass (validation).
 * ``row_argmax`` (accuracy): first maximum, NaN counts as the maximum (torch
   and NumPy agree).
 """
@@ -101,3 +102,15 @@ def all_finite(x):
     for i in range(x.shape[0]):
         acc += x[i] * x.dtype.type(0)
     return acc == 0
+
+
+@jit
+def int_range(x):
+    """(min, max) of a non-empty 1-D int64 array in one pass (label validation without two numpy calls)."""
+    lo = x[0]
+    hi = x[0]
+    for i in range(1, x.shape[0]):
+        v = x[i]
+        lo = min(lo, v)
+        hi = max(hi, v)
+    return lo, hi

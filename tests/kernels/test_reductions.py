@@ -123,3 +123,9 @@ def test_kernels_are_callable_from_njit():
     out = np.empty(3)
     assert norm_and_bias_grad(D, out, D.reshape(-1)) == float(np.sum(D * D))
     np.testing.assert_array_equal(out, D.sum(axis=0))
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 129])
+def test_int_range_matches_numpy_min_max(n):
+    x = np.random.default_rng(n).integers(-50, 50, n).astype(np.int64)
+    assert K.int_range(x) == (x.min(), x.max())
