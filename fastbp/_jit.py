@@ -13,17 +13,36 @@ the whole engine are decided in one place.
   subdirectory named after a hash of fastbp's version and kernel sources:
   Numba only re-validates a cached function against its own file, so a kernel
   edited in one module would otherwise leave stale copies inlined in its
-  callers' caches.  An explicit ``NUMBA_CACHE_DIR`` is respected as is.
+  callers' caches.  An explicit ``NUMBA_CACHE_DIR`` is respected as is (clear
+  it after changing ``FASTBP_GEMM``: that folder is not keyed by it).
+* ``FASTBP_GEMM`` (``auto``/``own``) decides ``BLAS_SMALL``, whether small
+  layer products use BLAS (``fastbp/kernels/gemm.py``).
 * ``FASTMATH_SAFE`` keeps NaN/Inf semantics (no ``nnan``/``ninf``) and no
   ``reassoc`` (which mis-vectorizes the GEMM micro-kernel);
   ``FASTMATH_REDUCE`` adds ``reassoc`` for reduction loops, whose order is then
   fixed by the compiled code, not by the thread count.
 """
 import hashlib
+import importlib.util
 import os
 import tempfile
 
 os.environ.setdefault("NUMBA_SLP_VECTORIZE", "1")
+
+
+def _gemm_backend():
+    """``FASTBP_GEMM``: ``auto`` (default) or ``own``; see ``BLAS_SMALL``."""
+    value = os.environ.get("FASTBP_GEMM", "auto")
+    if value not in ("auto", "own"):
+        raise ValueError(f"FASTBP_GEMM must be 'auto' or 'own', got {value!r}")
+    return value
+
+
+GEMM_BACKEND = _gemm_backend()
+BLAS_SMALL = GEMM_BACKEND == "auto" and importlib.util.find_spec("scipy") is not None
+"""True when small layer products go to BLAS (``np.dot`` in compiled code, which Numba
+routes to SciPy's OpenBLAS): SciPy is installed and ``FASTBP_GEMM`` is not ``own``.
+A compile-time constant: kernels are cached per setting."""
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -39,6 +58,7 @@ def _sources_hash():
                     digest.update(name.encode() + b"\0" + f.read())
     with open(os.path.join(_PACKAGE_DIR, "_jit.py"), "rb") as f:
         digest.update(f.read())
+    digest.update(b"blas_small=%d" % BLAS_SMALL)     # compiled into the GEMM entry points
     return digest.hexdigest()[:16]
 
 

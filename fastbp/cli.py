@@ -801,6 +801,7 @@ def _info(args):
     import fastbp as fb
 
     from . import _jit
+    from .kernels.gemm import BLAS_MAX_MNK
     cache, writable = numba_cache_dir()
     cpu, simd = cpu_features()
     rows = [
@@ -818,6 +819,10 @@ def _info(args):
                            "OFF (NUMBA_SLP_VECTORIZE=0 was set; GEMM kernels run far slower)"),
         ("CPU", f"{cpu}; SIMD: {' '.join(simd) or 'none detected'}"),
         ("BLAS", blas_info()),
+        ("layer products", (f"own packed GEMM; small ones (M*N*K <= {BLAS_MAX_MNK}) through SciPy's BLAS"
+                            if _jit.BLAS_SMALL else
+                            f"own packed GEMM for all (FASTBP_GEMM={_jit.GEMM_BACKEND}"
+                            f"{'' if _jit.GEMM_BACKEND == 'own' else ', SciPy not installed'})")),
     ]
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
         if var in os.environ:

@@ -23,6 +23,12 @@ a fixed order, by the same micro-kernel, and neither the blocking nor the choice
 of the serial or parallel path depends on the thread count; so results are
 bitwise identical for any number of threads.
 
+Small products go to BLAS instead when ``BLAS_SMALL`` (SciPy installed and
+``FASTBP_GEMM`` not ``own``): ``np.dot`` in compiled code, which Numba routes to
+SciPy's OpenBLAS, for batch > 1 and ``M*N*K <= BLAS_MAX_MNK`` — sizes where
+OpenBLAS's small-matrix kernels beat the packed path 1.4-2.5x and that it runs
+on the calling thread (NOTES section 15).
+
 ``work`` is a 1-D scratch buffer of the arrays' dtype, at least ``work_size(M, N,
 K)`` long for a layer with ``in = K``, ``out = N``, batch ``M``: one size serves
 all three products.  The kernels allocate nothing.
@@ -31,7 +37,7 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
-from fastbp._jit import FASTMATH_REDUCE, jit, jit_parallel, prange
+from fastbp._jit import BLAS_SMALL, FASTMATH_REDUCE, jit, jit_parallel, prange
 
 MR = 6               # micro-tile rows (register tile; regenerate _ukr to change)
 NR = 32              # micro-tile columns (two zmm vectors of float32)
@@ -40,6 +46,7 @@ MC_PANELS = 4        # row micro-panels per parallel task (NOTES section 13)
 NC_PANELS = 4        # column micro-panels per parallel task
 ALIGN = 16           # elements of slack to align packed panels to 64 bytes
 PAR_FLOPS = 2000000   # 2*m*n*k below this runs serially (thread launch dominates)
+BLAS_MAX_MNK = 262144   # M*N*K up to which products may go to BLAS (OpenBLAS: one thread)
 GEMV_ROWS = 64       # outputs per parallel task of the batch-1 (dot) path (a multiple of 4)
 GEMV_PAR_FLOPS = 300000  # the dot path runs in parallel from here (it is memory-bound: NOTES 12)
 GEMV_COLS = 256      # outputs per parallel task of the batch-1 (axpy) path
@@ -1318,10 +1325,23 @@ def _gemm(m, n, k, A, ars, acs, B, brs, bcs, C, work):
 
 
 @jit
+def _blas_small(M, N, K):
+    """Whether the product of a layer (batch M, out N, in K) goes to BLAS: only small
+    ones (at most ``BLAS_MAX_MNK`` multiply-adds, which OpenBLAS runs on the calling
+    thread, so no BLAS pool wakes up beside Numba's and results do not depend on the
+    thread count), batch > 1, and only when ``BLAS_SMALL`` (NOTES section 15)."""
+    return M > 1 and 0 < M * N * K <= BLAS_MAX_MNK
+
+
+@jit
 def matmul_nt(A, W, work, out):
     """out = A @ W.T.  A (M, K), W (N, K), out (M, N); forward Z = A·Wᵀ."""
     M, K = A.shape
     N = W.shape[0]
+    if BLAS_SMALL:
+        if _blas_small(M, N, K):
+            np.dot(A, W.T, out)
+            return
     _gemm(M, N, K, A.reshape(M * K), K, 1, W.reshape(N * K), 1, K, out.reshape(M * N), work)
 
 
@@ -1330,6 +1350,10 @@ def matmul_tn(D, A, work, out):
     """out = D.T @ A.  D (M, N), A (M, K), out (N, K); weight gradient ∂W = δᵀ·A."""
     M, N = D.shape
     K = A.shape[1]
+    if BLAS_SMALL:
+        if _blas_small(M, N, K):
+            np.dot(D.T, A, out)
+            return
     _gemm(N, K, M, D.reshape(M * N), 1, N, A.reshape(M * K), K, 1, out.reshape(N * K), work)
 
 
@@ -1338,4 +1362,8 @@ def matmul_nn(D, W, work, out):
     """out = D @ W.  D (M, N), W (N, K), out (M, K); input gradient ∂A = δ·W."""
     M, N = D.shape
     K = W.shape[1]
+    if BLAS_SMALL:
+        if _blas_small(M, N, K):
+            np.dot(D, W, out)
+            return
     _gemm(M, K, N, D.reshape(M * N), N, 1, W.reshape(N * K), K, 1, out.reshape(M * K), work)

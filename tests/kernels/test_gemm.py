@@ -61,7 +61,34 @@ def test_products_match_reference(shape, dtype):
     _check(out, ref.matmul_nn(D, W), N, dtype)
 
 
-@pytest.mark.parametrize("shape", [(129, 257, 257), (256, 384, 700), (1, 300, 700), (1, 301, 700)],
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("shape", [(7, 17, 17), (129, 17, 129), (33, 40, 70), (2, 5, 3)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_own_core_matches_reference_where_blas_may_serve(shape, dtype):
+    """Shapes small enough for the BLAS path: the packed core itself must still be right
+    (it serves them when SciPy is absent or FASTBP_GEMM=own)."""
+    M, N, K = shape
+    A, W, D = _operands(M, N, K, dtype)
+    work = np.empty(gemm.work_size(M, N, K), dtype)
+    out = np.full(M * N, np.nan, dtype)
+    gemm._gemm(M, N, K, A.reshape(-1), K, 1, W.reshape(-1), 1, K, out, work)       # A Wᵀ
+    _check(out.reshape(M, N), ref.matmul_nt(A, W), K, dtype)
+    out = np.full(N * K, np.nan, dtype)
+    gemm._gemm(N, K, M, D.reshape(-1), 1, N, A.reshape(-1), K, 1, out, work)       # Dᵀ A
+    _check(out.reshape(N, K), ref.matmul_tn(D, A), M, dtype)
+    out = np.full(M * K, np.nan, dtype)
+    gemm._gemm(M, K, N, D.reshape(-1), N, 1, W.reshape(-1), K, 1, out, work)       # D W
+    _check(out.reshape(M, K), ref.matmul_nn(D, W), N, dtype)
+
+
+def test_gemm_backend_setting_is_validated():
+    env = dict(os.environ, FASTBP_GEMM="fast")
+    proc = subprocess.run([sys.executable, "-c", "import fastbp"], env=env, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "FASTBP_GEMM must be 'auto' or 'own', got 'fast'" in proc.stderr
+
+
+@pytest.mark.parametrize("shape", [(129, 257, 257), (256, 384, 700), (1, 300, 700), (1, 301, 700), (33, 40, 70)],
                          ids=lambda s: "x".join(map(str, s)))
 def test_bitwise_identical_across_thread_counts(shape):
     if numba.config.NUMBA_NUM_THREADS < 2:
