@@ -225,3 +225,25 @@ def test_matches_torch_float64(case):
     loss, dP = run_kernel(name, P, T, labels, float(param or 0.0))
     assert loss == pytest.approx(lt.item(), rel=1e-12, abs=1e-15)
     np.testing.assert_allclose(dP, Pt.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype, gap", [(np.float32, 100.0), (np.float64, 710.0)], ids=["f32", "f64"])
+def test_probability_gradients_below_the_smallest_normal_are_zero(dtype, gap):
+    """Gradients that would be subnormal are flushed to 0 (they slow the backward pass);
+    everything else still matches the reference."""
+    tiny = np.finfo(dtype).tiny
+    P = np.array([[0.0, -gap, 1.0], [2.0, 0.0, -gap]], dtype)
+    labels = np.array([0, 1], np.int64)
+    dP = np.empty_like(P)
+    value = K.cross_entropy_loss(P, labels, 0.0, dP)
+    want_value, want = ref.cross_entropy(P.astype(np.float64), labels, 0.0)
+    assert value == pytest.approx(want_value, rel=1e-12)
+    assert dP[0, 1] == 0 and dP[1, 2] == 0                       # softmax ~ exp(-gap) / B
+    normal = np.abs(want) >= tiny
+    np.testing.assert_allclose(dP[normal], want[normal], rtol=10 * np.finfo(dtype).eps)
+    X = np.array([[-gap, 3.0]], dtype)
+    T = np.array([[0.0, 1.0]], dtype)
+    dX = np.empty_like(X)
+    K.bce_with_logits_loss(X, T, dX)
+    assert dX[0, 0] == 0                                          # sigmoid(-gap) / N
+    assert not ((dP != 0) & (np.abs(dP) < tiny)).any() and not ((dX != 0) & (np.abs(dX) < tiny)).any()
