@@ -143,15 +143,17 @@ def cross_entropy_loss(P, labels, label_smoothing, dP):
         gaps = 0.0
         for j in range(C):
             gap = m - np.float64(P[i, j])
-            se += math.exp(-gap)
+            e = math.exp(-gap)
+            se += e
             gaps += gap
+            dP[i, j] = e                # unnormalized softmax, finished below
         ls = math.log(se)
         total += on * (gap_y + ls) + off * (gaps + C * ls)
         inv_se = 1.0 / se
-        # every exp in float64 (P may alias dP: row i's logits are read before it is written)
         for j in range(C):
-            q = q_label if j == y else off
-            dP[i, j] = _flush((math.exp(-(m - np.float64(P[i, j]))) * inv_se - q) * inv_b, tiny)
+            dP[i, j] = _flush((np.float64(dP[i, j]) * inv_se - off) * inv_b, tiny)
+        # p_y - q_y cancels when p_y ~ 1: use a float64 exp, not the stored (maybe float32) one
+        dP[i, y] = _flush((math.exp(-gap_y) * inv_se - q_label) * inv_b, tiny)
     return total * inv_b
 
 
