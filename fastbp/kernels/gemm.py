@@ -1088,17 +1088,18 @@ def _pack(src, rs, cs, r0, nrows, c0, ncols, dst, doff, W):
 
 
 @jit
-def _offsets(work, m, n, k):
-    """Aligned offsets of the packed A, packed B and edge-scratch regions in ``work``."""
-    nkb, kcmax = _kblocks(k)
+def _offsets(work, m, n, span):
+    """Aligned offsets of the packed A, packed B and edge-scratch regions in ``work``,
+    for panels ``span`` long in k (one k block on the serial path, all of k on the
+    parallel one)."""
     isz = work.itemsize
     mis = (work.ctypes.data // isz) % (64 // isz)
     a_off = 0 if mis == 0 else (64 // isz) - mis
-    b_off = a_off + _cdiv(m, MR) * MR * kcmax
+    b_off = a_off + _cdiv(m, MR) * MR * span
     mis = (b_off + (work.ctypes.data // isz)) % (64 // isz)
     if mis != 0:
         b_off += (64 // isz) - mis
-    t_off = b_off + _cdiv(n, NR) * NR * kcmax
+    t_off = b_off + _cdiv(n, NR) * NR * span
     return a_off, b_off, t_off
 
 
@@ -1154,7 +1155,7 @@ def _gemm_serial(m, n, k, A, ars, acs, B, brs, bcs, C, work):
     nkb, kcmax = _kblocks(k)
     mp = _cdiv(m, MR)
     np_ = _cdiv(n, NR)
-    a_off, b_off, t_off = _offsets(work, m, n, k)
+    a_off, b_off, t_off = _offsets(work, m, n, kcmax)
     nt = _ntasks(m, n)
     for kb in range(nkb):
         p0 = (kb * k) // nkb
@@ -1199,14 +1200,7 @@ def _gemm_parallel(m, n, k, A, ars, acs, B, brs, bcs, C, work):
     nkb, kcmax = _kblocks(k)
     mp = _cdiv(m, MR)
     np_ = _cdiv(n, NR)
-    isz = work.itemsize
-    mis = (work.ctypes.data // isz) % (64 // isz)
-    a_off = 0 if mis == 0 else (64 // isz) - mis
-    b_off = a_off + mp * MR * k
-    mis = (b_off + (work.ctypes.data // isz)) % (64 // isz)
-    if mis != 0:
-        b_off += (64 // isz) - mis
-    t_off = b_off + np_ * NR * k
+    a_off, b_off, t_off = _offsets(work, m, n, k)
     nt = _ntasks(m, n)
     for t in prange(nkb * (mp + np_)):
         _pack_all_task(t, m, n, k, A, ars, acs, B, brs, bcs, work, a_off, b_off)
