@@ -89,8 +89,12 @@ def tm(f, n):
 
 
 rng = np.random.default_rng(0)
-grids = [(16, 8), (4, 4), (16, 8), (4, 4)]
-for M, N, K in [(128, 256, 784), (128, 256, 256), (64, 256, 256), (256, 1024, 1024), (256, 1024, 784)]:
+# usage: task_shapes.py THREADS [GRID ...]; a GRID is MCxNC micro-panels per task, or
+# "serial" (the serial path); default 16x8 4x4 serial.  Each product is timed twice per grid.
+grids = [(0, 0) if g == "serial" else tuple(int(v) for v in g.split("x")) for g in sys.argv[2:]]
+grids = grids or [(16, 8), (4, 4), (0, 0)]
+shapes = [(64, 256, 256), (128, 256, 256), (128, 256, 784), (256, 1024, 1024), (256, 1024, 784)]
+for M, N, K in shapes:
     A = rng.standard_normal((M, K)).astype(np.float32)
     W = rng.standard_normal((N, K)).astype(np.float32)
     D = rng.standard_normal((M, N)).astype(np.float32)
@@ -107,10 +111,17 @@ for M, N, K in [(128, 256, 784), (128, 256, 256), (64, 256, 256), (256, 1024, 10
         reps = max(3, int(3e8 / (2 * m * n * k)))
         row = []
         for mc, nc in grids:
+            if mc == 0:
+                continue
             gemm_par(m, n, k, a, ars, acs, b, brs, bcs, C, work, mc, nc)
             assert C.tobytes() == ref.tobytes()
-        for _rnd in range(1):
+        G._gemm_serial(m, n, k, a, ars, acs, b, brs, bcs, C, work)
+        for _rnd in range(2):
             for mc, nc in grids:
+                if mc == 0:
+                    t = tm(lambda: G._gemm_serial(m, n, k, a, ars, acs, b, brs, bcs, C, work), reps)
+                    row.append(f"serial {2 * m * n * k / t / 1e3:5.0f}")
+                    continue
                 t = tm(lambda: gemm_par(m, n, k, a, ars, acs, b, brs, bcs, C, work, mc, nc), reps)
                 nt = _cdiv(_cdiv(m, MR), mc) * _cdiv(_cdiv(n, NR), nc)
                 row.append(f"{mc}x{nc}[{nt}] {2 * m * n * k / t / 1e3:5.0f}")
