@@ -1,6 +1,6 @@
 """fastbp: fast feed-forward neural networks on CPUs (Numba kernels, one parameter arena)."""
 from . import _jit  # noqa: F401  (configures Numba before anything imports it)
-from ._jit import get_num_threads, set_num_threads
+from ._jit import get_flush_denormal, get_num_threads, set_flush_denormal, set_num_threads
 from .layers import (ELU, GELU, BatchNorm1d, Dropout, Identity, LeakyReLU, Linear, ReLU, Sigmoid, SiLU,
                      Softplus, Tanh)
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss
@@ -15,5 +15,5 @@ __all__ = [
     "ELU", "GELU", "SiLU", "Sigmoid", "Tanh", "Softplus",
     "MSELoss", "L1Loss", "HuberLoss", "CrossEntropyLoss", "BCEWithLogitsLoss",
     "optim", "data", "autograd", "checkpoint", "diagnostics", "tensor", "no_grad",
-    "set_num_threads", "get_num_threads",
+    "set_num_threads", "get_num_threads", "set_flush_denormal", "get_flush_denormal",
 ]

@@ -17,6 +17,9 @@ the whole engine are decided in one place.
   it after changing ``FASTBP_GEMM``: that folder is not keyed by it).
 * ``FASTBP_GEMM`` (``auto``/``own``) decides ``BLAS_SMALL``, whether small
   layer products use BLAS (``fastbp/kernels/gemm.py``).
+* ``set_flush_denormal`` (on by default, like JAX and TensorFlow) makes the
+  compiled entry points run with subnormal floats flushed to zero
+  (``fastbp/kernels/fpenv.py``).
 * ``FASTMATH_SAFE`` keeps NaN/Inf semantics (no ``nnan``/``ninf``) and no
   ``reassoc`` (which mis-vectorizes the GEMM micro-kernel);
   ``FASTMATH_REDUCE`` adds ``reassoc`` for reduction loops, whose order is then
@@ -91,6 +94,7 @@ def _choose_cache_dir():
 CACHE_DIR = _choose_cache_dir()
 
 import numba  # noqa: E402  (must follow the environment set-up above)
+import numpy as np  # noqa: E402
 
 CACHE = CACHE_DIR is not None
 SLP_VECTORIZED = bool(getattr(numba.config, "SLP_VECTORIZE", 0))
@@ -138,3 +142,49 @@ def _limit_blas_threads(n):
     except ImportError:
         return
     threadpool_limits(limits=n, user_api="blas")
+
+
+_flush_denormal = True
+_workers_started = False
+
+
+def set_flush_denormal(mode):
+    """Flush subnormal floats to zero (FTZ and DAZ) inside fastbp's compiled calls; on by default.
+
+    Subnormals (below 1.2e-38 in float32) cost a microcode assist per operation on
+    x86 and can slow a step several-fold once a model's gradients get tiny; JAX and
+    TensorFlow flush them too.  ``False`` gives IEEE gradual underflow, as PyTorch
+    does by default.  Only fastbp's own calls are affected, never the caller's numpy
+    code.  Returns True where the CPU supports it (x86), like ``torch.set_flush_denormal``.
+    """
+    global _flush_denormal
+    if not isinstance(mode, bool):
+        raise TypeError(f"mode must be a bool, got {type(mode).__name__}")
+    from .kernels import fpenv
+    _flush_denormal = mode
+    return fpenv.X86
+
+
+def get_flush_denormal():
+    """Whether fastbp's compiled calls flush subnormal floats to zero (``set_flush_denormal``)."""
+    return _flush_denormal
+
+
+def flush_denormal():
+    """The flag the compiled entry points take; first starts Numba's worker threads unflushed.
+
+    A new thread inherits its creator's MXCSR, so workers first created inside a
+    flushed call would keep flushing afterwards, in other code too.  Starting every
+    worker here first (with the caller's own MXCSR) prevents that.
+    """
+    global _workers_started
+    if not _workers_started:
+        from .kernels import fpenv
+        threads = numba.get_num_threads()
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        try:
+            fpenv.worker_mxcsr(np.zeros(4 * numba.config.NUMBA_NUM_THREADS, dtype=np.uint32))
+        finally:
+            numba.set_num_threads(threads)
+        _workers_started = True
+    return _flush_denormal

@@ -823,6 +823,8 @@ def _info(args):
                             if _jit.BLAS_SMALL else
                             f"own packed GEMM for all (FASTBP_GEMM={_jit.GEMM_BACKEND}"
                             f"{'' if _jit.GEMM_BACKEND == 'own' else ', SciPy not installed'})")),
+        ("subnormals", ("flushed to zero in fastbp's calls (fastbp.set_flush_denormal)" if fb.get_flush_denormal()
+                        else "gradual underflow (fastbp.set_flush_denormal(False))")),
     ]
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
         if var in os.environ:

@@ -8,6 +8,7 @@ over the program, the parameter arena and a preallocated workspace.
 import numpy as np
 
 from . import io
+from ._jit import flush_denormal
 from .arena import ParameterArena
 from .kernels import gemm
 from .kernels import program as P
@@ -136,7 +137,8 @@ class Sequential:
         self._ensure_capacity(rows)
         self._slot(P.L_INPUT, rows, self.in_features)[...] = x
         P.forward(self._program, self._consts, self.arena.params, self.state.params, self._ws, self.capacity,
-                  rows, self._work, self.training, self._dropout_seed, self._step, self._segments)
+                  rows, self._work, self.training, self._dropout_seed, self._step, self._segments,
+                  flush_denormal())
         self._forward_rows = rows
         self._forward_training = self.training
         self._forward_step = self._step
@@ -160,7 +162,7 @@ class Sequential:
         self._slot(P.L_GRAD0, rows, self.out_features)[...] = dout
         slot = P.backward(self._program, self._consts, self.arena.params, self.arena.grads, self.state.params,
                           self._ws, self.capacity, rows, self._layout, self._work, self._forward_training, True,
-                          self._dropout_seed, self._forward_step, self._segments)
+                          self._dropout_seed, self._forward_step, self._segments, flush_denormal())
         start = slot * self.capacity
         return self._ws[start:start + rows * self.in_features].reshape(rows, self.in_features).copy()
 
@@ -221,7 +223,7 @@ class Sequential:
                                 self.state.params, self._ws, self.capacity, rows, self._layout, self._work,
                                 self._segments, self._dropout_seed, self._step, loss.code,
                                 self.dtype.type(loss.param), T, labels, optimizer.code, optimizer.state,
-                                optimizer.hyper, step)
+                                optimizer.hyper, step, flush_denormal())
         optimizer.step_count = step
         self._step += 1
         self._forward_rows = 0
@@ -289,7 +291,7 @@ class Sequential:
                           self._dropout_seed, self._step,
                           X, T, labels, order, batch_size, loss.code, self.dtype.type(loss.param),
                           optimizer.code, optimizer.state, optimizer.hyper, optimizer.step_count,
-                          T_batch, labels_batch, batch_losses, batch_metrics, grad_norms)
+                          T_batch, labels_batch, batch_losses, batch_metrics, grad_norms, flush_denormal())
             optimizer.step_count += n_batches
             self._step += n_batches
             logs = {"loss": float(np.dot(batch_losses, sizes) / n),
@@ -326,7 +328,7 @@ class Sequential:
         if out is None:
             out = np.empty((X.shape[0], self.out_features), dtype=self.dtype)
         P.predict(self._program, self._consts, self.arena.params, self.state.params, self._ws, self.capacity,
-                  self._layout, self._work, self._segments, X, out)
+                  self._layout, self._work, self._segments, X, out, flush_denormal())
         self._forward_rows = 0
         return out
 

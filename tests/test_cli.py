@@ -312,7 +312,7 @@ def test_info(capsys):
     code, out, err = run(capsys, "info")
     assert code == 0, err
     for key in ("fastbp", "numba", "numpy", "python", "threads", "threading layer", "numba cache",
-                "SLP vectorizer", "CPU", "BLAS", "layer products"):
+                "SLP vectorizer", "CPU", "BLAS", "layer products", "subnormals"):
         assert re.search(rf"^{re.escape(key)}\s", out, re.MULTILINE), key
     layer = re.search(r"^threading layer\s+(\S+)", out, re.MULTILINE).group(1)
     assert layer in ("omp", "tbb", "workqueue")

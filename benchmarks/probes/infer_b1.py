@@ -14,7 +14,8 @@ out = np.empty((1, 10), np.float32)
 m.predict(x, batch_size=1, out=out)
 def raw():
     return P.predict(
-    m._program, m._consts, m.arena.params, m.state.params, m._ws, m.capacity, m._layout, m._work, m._segments, x, out
+    m._program, m._consts, m.arena.params, m.state.params, m._ws, m.capacity, m._layout, m._work, m._segments, x, out,
+    True,
 )
 f()
 g()

@@ -30,6 +30,7 @@ from numba.extending import intrinsic, overload
 from numba.np import numpy_support
 
 from fastbp._jit import jit, jit_parallel, prange
+from fastbp.kernels import fpenv
 from fastbp.kernels.codes import ELU, GELU, GELU_TANH, LEAKY_RELU, RELU, SIGMOID, SILU, SOFTPLUS, TANH
 
 PARALLEL_MIN_ELEMENTS = 1 << 15
@@ -509,9 +510,12 @@ def bias_act_forward(Z, bias, act, alpha, A):
     """
     B = Z.shape[0]
     if B * Z.shape[1] >= PARALLEL_MIN_ELEMENTS:
+        bits = fpenv.current()
         for p in prange(B):
+            old = fpenv.adopt(bits)
             i = np.int64(p)   # prange indices are uint64: one row-function signature, not two
             _bias_act_rows(Z, bias, act, alpha, A, i, i + 1)
+            fpenv.leave(old)
     else:
         _bias_act_rows(Z, bias, act, alpha, A, np.int64(0), B)
 
@@ -521,8 +525,11 @@ def act_backward(G, Z, A, act, alpha, out):
     """out = G * act'(Z), given A = act(Z).  ``out`` may be ``G``."""
     B = Z.shape[0]
     if B * Z.shape[1] >= PARALLEL_MIN_ELEMENTS:
+        bits = fpenv.current()
         for p in prange(B):
+            old = fpenv.adopt(bits)
             i = np.int64(p)
             _act_backward_rows(G, Z, A, act, alpha, out, i, i + 1)
+            fpenv.leave(old)
     else:
         _act_backward_rows(G, Z, A, act, alpha, out, np.int64(0), B)

@@ -34,6 +34,7 @@ independent, so results do not depend on the thread count; rows run under
 import numpy as np
 
 from .._jit import jit, jit_parallel, prange
+from . import fpenv
 
 PARALLEL_MIN_ELEMENTS = 1 << 15
 """Kernels ``prange`` over rows only from this many elements (B * n) on."""
@@ -112,9 +113,12 @@ def _apply(X, p, seed, stream, Y):
     key = stream_key(seed, stream)
     thr = keep_threshold(pp)
     if B * n >= PARALLEL_MIN_ELEMENTS:
+        bits = fpenv.current()
         for r in prange(B):
+            old = fpenv.adopt(bits)
             i = np.int64(r)
             _mask_rows(X, scale, key, thr, Y, i, i + 1)
+            fpenv.leave(old)
     else:
         _mask_rows(X, scale, key, thr, Y, np.int64(0), np.int64(B))
 

@@ -38,6 +38,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from fastbp._jit import BLAS_SMALL, FASTMATH_REDUCE, jit, jit_parallel, prange
+from fastbp.kernels import fpenv
 
 MR = 6               # micro-tile rows (register tile; regenerate _ukr to change)
 NR = 32              # micro-tile columns (two zmm vectors of float32)
@@ -1202,10 +1203,15 @@ def _gemm_parallel(m, n, k, A, ars, acs, B, brs, bcs, C, work):
     np_ = _cdiv(n, NR)
     a_off, b_off, t_off = _offsets(work, m, n, k)
     nt = _ntasks(m, n)
+    bits = fpenv.current()
     for t in prange(nkb * (mp + np_)):
+        old = fpenv.adopt(bits)
         _pack_all_task(t, m, n, k, A, ars, acs, B, brs, bcs, work, a_off, b_off)
+        fpenv.leave(old)
     for t in prange(nt):
+        old = fpenv.adopt(bits)
         _compute_all_task(t, m, n, k, C, work, a_off, b_off, t_off)
+        fpenv.leave(old)
 
 
 @jit(fastmath=set(FASTMATH_REDUCE))
@@ -1256,8 +1262,11 @@ def _gemv_t_serial(a, B, k, C):
 def _gemv_t_parallel(a, B, k, C):
     n = C.shape[0]
     nb = _cdiv(n, GEMV_ROWS)
+    bits = fpenv.current()
     for t in prange(nb):
+        old = fpenv.adopt(bits)
         _gemv_t_rows(a, B, k, C, t * GEMV_ROWS, min(n, (t + 1) * GEMV_ROWS))
+        fpenv.leave(old)
 
 
 @jit
@@ -1284,8 +1293,11 @@ def _gemv_n_serial(a, acs, B, brs, k, C):
 def _gemv_n_parallel(a, acs, B, brs, k, C):
     n = C.shape[0]
     nb = _cdiv(n, GEMV_COLS)
+    bits = fpenv.current()
     for t in prange(nb):
+        old = fpenv.adopt(bits)
         _gemv_n_cols(a, acs, B, brs, k, C, t * GEMV_COLS, min(n, (t + 1) * GEMV_COLS))
+        fpenv.leave(old)
 
 
 @jit

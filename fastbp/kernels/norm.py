@@ -48,6 +48,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .._jit import jit, jit_parallel, prange
+from . import fpenv
 
 PARALLEL_MIN_ELEMENTS = 1 << 15
 """Kernels ``prange`` over feature groups only from this many elements (B * n) on."""
@@ -255,10 +256,13 @@ def batchnorm_forward_train(X, gamma, beta, eps, momentum, running_mean, running
     update = update_running and running_mean.shape[0] != 0
     n_groups = (n + FEATURE_GROUP - 1) // FEATURE_GROUP
     if B * n >= PARALLEL_MIN_ELEMENTS and n_groups > 1:
+        bits = fpenv.current()
         for t in prange(n_groups):
+            old = fpenv.adopt(bits)
             c0 = np.int64(t) * FEATURE_GROUP
             _train_group(X, gamma, beta, eps, momentum, running_mean, running_var, update,
                          mean_out, invstd_out, Xhat, Y, c0, min(c0 + FEATURE_GROUP, n))
+            fpenv.leave(old)
     else:
         for t in range(n_groups):
             c0 = np.int64(t) * FEATURE_GROUP
@@ -305,9 +309,12 @@ def batchnorm_forward_eval(X, gamma, beta, eps, running_mean, running_var, Y):
     n = X.shape[1]
     n_groups = (n + FEATURE_GROUP - 1) // FEATURE_GROUP
     if B * n >= PARALLEL_MIN_ELEMENTS and n_groups > 1:
+        bits = fpenv.current()
         for t in prange(n_groups):
+            old = fpenv.adopt(bits)
             c0 = np.int64(t) * FEATURE_GROUP
             _eval_group(X, gamma, beta, eps, running_mean, running_var, Y, c0, min(c0 + FEATURE_GROUP, n))
+            fpenv.leave(old)
     else:
         for t in range(n_groups):
             c0 = np.int64(t) * FEATURE_GROUP
@@ -364,9 +371,12 @@ def batchnorm_backward(G, Xhat, gamma, invstd, dgamma, dbeta, out):
     n = G.shape[1]
     n_groups = (n + FEATURE_GROUP - 1) // FEATURE_GROUP
     if B * n >= PARALLEL_MIN_ELEMENTS and n_groups > 1:
+        bits = fpenv.current()
         for t in prange(n_groups):
+            old = fpenv.adopt(bits)
             c0 = np.int64(t) * FEATURE_GROUP
             _backward_group(G, Xhat, gamma, invstd, dgamma, dbeta, out, c0, min(c0 + FEATURE_GROUP, n))
+            fpenv.leave(old)
     else:
         for t in range(n_groups):
             c0 = np.int64(t) * FEATURE_GROUP

@@ -39,6 +39,7 @@ import math
 import numpy as np
 
 from .._jit import FASTMATH_REDUCE, jit, jit_parallel, prange
+from . import fpenv
 from .codes import ADAM, ADAMW, RMSPROP, SGD
 
 PARALLEL_MIN_SIZE = 1 << 16   # buffers at least this long are updated in parallel
@@ -189,10 +190,13 @@ def optimizer_step(code, params, grads, state, hyper, step):
         _update_range(code, params, grads, state, hyper, step, 0, n)
         return
     n_chunks = (n + UPDATE_CHUNK - 1) // UPDATE_CHUNK
+    bits = fpenv.current()
     for c in prange(n_chunks):
+        old = fpenv.adopt(bits)
         lo = c * UPDATE_CHUNK
         hi = min(lo + UPDATE_CHUNK, n)
         _update_range(code, params, grads, state, hyper, step, lo, hi)
+        fpenv.leave(old)
 
 
 # --------------------------------------------------------------------------- norms and clipping
@@ -305,9 +309,12 @@ def clip_grad_norm(grads, max_norm, norm_type):
             total = _combine(total, _chunk_term(grads, lo, min(lo + NORM_CHUNK, n), norm_type), is_max)
     else:
         partials = np.empty(n_chunks, dtype=np.float64)
+        bits = fpenv.current()
         for c in prange(n_chunks):
+            old = fpenv.adopt(bits)
             lo = c * NORM_CHUNK
             partials[c] = _chunk_term(grads, lo, min(lo + NORM_CHUNK, n), norm_type)
+            fpenv.leave(old)
         for c in range(n_chunks):
             total = _combine(total, partials[c], is_max)
     total = _finish_norm(total, norm_type)
@@ -319,7 +326,10 @@ def clip_grad_norm(grads, max_norm, norm_type):
             _scale_serial(grads, factor)
         else:
             n_scale = (n + UPDATE_CHUNK - 1) // UPDATE_CHUNK
+            bits = fpenv.current()
             for c in prange(n_scale):
+                old = fpenv.adopt(bits)
                 lo = c * UPDATE_CHUNK
                 _scale_serial(grads[lo:min(lo + UPDATE_CHUNK, n)], factor)
+                fpenv.leave(old)
     return total

@@ -12,7 +12,7 @@ With the program, the parameter arena, the workspace and the batch, a training
 step is one compiled call: no Python between layers, no allocation.
 """
 from .._jit import jit
-from . import activations, dropout, gemm, losses, norm, optim, reductions
+from . import activations, dropout, fpenv, gemm, losses, norm, optim, reductions
 from .codes import BCE_WITH_LOGITS, CROSS_ENTROPY, IDENTITY
 
 # op codes
@@ -155,20 +155,23 @@ def backward_ops(prog, consts, params, grads, state, ws, cap, rows, work, traini
 
 
 @jit
-def forward(prog, consts, params, state, ws, cap, rows, work, training, seed, step, segments):
+def forward(prog, consts, params, state, ws, cap, rows, work, training, seed, step, segments, flush):
     """Run the whole program, segment after segment (``segments`` holds the op boundaries).
 
     With checkpointing, segments share scratch slots, so afterwards only segment
-    boundaries (and the last segment) are still in the workspace.
+    boundaries (and the last segment) are still in the workspace.  ``flush``:
+    subnormals are flushed to zero during the call (``fpenv``; so in every entry point).
     """
+    old = fpenv.enter(flush)
     for k in range(segments.shape[0] - 1):
         forward_ops(prog, consts, params, state, ws, cap, rows, work, training, True, seed, step,
                     segments[k], segments[k + 1])
+    fpenv.leave(old)
 
 
 @jit
 def backward(prog, consts, params, grads, state, ws, cap, rows, layout, work, training, need_dx, seed, step,
-             segments):
+             segments, flush):
     """Backpropagate ∂L/∂output (in slot ``layout[L_GRAD0]``) through every op.
 
     Every segment but the last is first recomputed from its stored input, with
@@ -177,6 +180,7 @@ def backward(prog, consts, params, grads, state, ws, cap, rows, layout, work, tr
     Overwrites every gradient; returns the slot that holds ∂L/∂input (valid
     when ``need_dx``).
     """
+    old = fpenv.enter(flush)
     g_cur = layout[L_GRAD0]
     g_next = layout[L_GRAD1]
     last = segments.shape[0] - 2
@@ -186,21 +190,25 @@ def backward(prog, consts, params, grads, state, ws, cap, rows, layout, work, tr
                         segments[k], segments[k + 1])
         g_cur, g_next = backward_ops(prog, consts, params, grads, state, ws, cap, rows, work, training, need_dx,
                                      seed, step, segments[k], segments[k + 1], g_cur, g_next)
+    fpenv.leave(old)
     return g_cur
 
 
 @jit
 def train_step(prog, consts, params, grads, state, ws, cap, rows, layout, work, segments, seed, step,
-               loss_code, loss_param, T, labels, opt_code, opt_state, hyper, opt_step):
+               loss_code, loss_param, T, labels, opt_code, opt_state, hyper, opt_step, flush):
     """Forward, loss, backward and optimizer update of one batch; returns the mean loss."""
-    forward(prog, consts, params, state, ws, cap, rows, work, True, seed, step, segments)
+    old = fpenv.enter(flush)
+    forward(prog, consts, params, state, ws, cap, rows, work, True, seed, step, segments, flush)
     n_out = layout[L_WIDTH]
     P = slab(ws, layout[L_OUTPUT], cap, rows, n_out)
     dP = slab(ws, layout[L_GRAD0], cap, rows, n_out)
     loss = losses.loss_value_and_grad(loss_code, P, T, labels, loss_param, dP)
     metric = metric_sum(loss_code, P, T, labels)
-    backward(prog, consts, params, grads, state, ws, cap, rows, layout, work, True, False, seed, step, segments)
+    backward(prog, consts, params, grads, state, ws, cap, rows, layout, work, True, False, seed, step, segments,
+             flush)
     optim.optimizer_step(opt_code, params, grads, opt_state, hyper, opt_step)
+    fpenv.leave(old)
     return loss, metric
 
 
@@ -256,7 +264,7 @@ def gather_rows(src, order, start, stop, out):
 def train_epoch(prog, consts, params, grads, state, ws, cap, layout, work, segments, seed, step0,
                 X, T, labels, order, batch_size, loss_code, loss_param,
                 opt_code, opt_state, hyper, opt_step0, T_batch, labels_batch, batch_losses, batch_metrics,
-                grad_norms):
+                grad_norms, flush):
     """Every batch of one epoch (``order`` is the shuffled row index).
 
     Each batch's mean loss goes to ``batch_losses`` and its metric sum (see
@@ -265,6 +273,7 @@ def train_epoch(prog, consts, params, grads, state, ws, cap, layout, work, segme
 
     Batch ``k`` runs as model step ``step0 + k`` and optimizer step ``opt_step0 + k + 1``.
     """
+    old = fpenv.enter(flush)
     n = order.shape[0]
     n_in = X.shape[1]
     for k in range(batch_losses.shape[0]):
@@ -281,19 +290,22 @@ def train_epoch(prog, consts, params, grads, state, ws, cap, layout, work, segme
             Tb = T_batch[:rows]
         batch_losses[k], batch_metrics[k] = train_step(prog, consts, params, grads, state, ws, cap, rows, layout, work,
                                      segments, seed, step0 + k, loss_code, loss_param, Tb, labels_batch[:rows],
-                                     opt_code, opt_state, hyper, opt_step0 + k + 1)
+                                     opt_code, opt_state, hyper, opt_step0 + k + 1, flush)
         if grad_norms.shape[0] > 0:
             layer_grad_norms(prog, grads, grad_norms[k])
+    fpenv.leave(old)
 
 
 @jit
-def predict(prog, consts, params, state, ws, cap, layout, work, segments, X, out):
+def predict(prog, consts, params, state, ws, cap, layout, work, segments, X, out, flush):
     """Eval-mode forward pass over all rows of X in chunks of ``cap``; outputs into ``out``."""
+    old = fpenv.enter(flush)
     n = X.shape[0]
     n_in = X.shape[1]
     n_out = out.shape[1]
     for start in range(0, n, cap):
         rows = min(cap, n - start)
         slab(ws, layout[L_INPUT], cap, rows, n_in)[...] = X[start:start + rows]
-        forward(prog, consts, params, state, ws, cap, rows, work, False, 0, 0, segments)
+        forward(prog, consts, params, state, ws, cap, rows, work, False, 0, 0, segments, flush)
         out[start:start + rows] = slab(ws, layout[L_OUTPUT], cap, rows, n_out)
+    fpenv.leave(old)

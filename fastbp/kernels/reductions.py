@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from fastbp._jit import FASTMATH_REDUCE, jit, jit_parallel, prange
+from fastbp.kernels import fpenv
 
 SSQ_CHUNK = 4096
 """Elements per partial sum in ``sum_of_squares``; part of the result's definition."""
@@ -61,9 +62,12 @@ def sum_of_squares(x):
     total = 0.0
     if n >= SSQ_PARALLEL_MIN:
         partial = np.empty(nchunks, dtype=np.float64)
+        bits = fpenv.current()
         for p in prange(nchunks):
+            old = fpenv.adopt(bits)
             c = np.int64(p)
             partial[c] = _ssq_chunk(x, c * SSQ_CHUNK, min((c + 1) * SSQ_CHUNK, n))
+            fpenv.leave(old)
         for c in range(nchunks):
             total += partial[c]
     else:
