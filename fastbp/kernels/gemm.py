@@ -15,8 +15,10 @@ micro-panels (zero padded, so every tile runs the same full micro-kernel), then 
 micro-kernel ``_ukr``, which accumulates across k in registers (generated code,
 see ``benchmarks/NOTES.md``).  The first k block writes ``C``, later ones add to it.
 The parallel path (above ``PAR_FLOPS``) opens two ``prange`` regions per product
-whatever k is: one packs the panels of every k block, one runs the output-block
-tasks, each looping over all k blocks in order (NOTES section 10).
+whatever k is: one packs the panels of every k block (threads claim panels from an
+atomic counter, since B panels are NR/MR times larger than A's: NOTES section 18),
+one runs the output-block tasks, each looping over all k blocks in order (NOTES
+section 10).
 
 Determinism: every element of ``C`` is computed by one task, over the k blocks in
 a fixed order, by the same micro-kernel, and neither the blocking nor the choice
@@ -34,7 +36,9 @@ K)`` long for a layer with ``in = K``, ``out = N``, batch ``M``: one size serves
 all three products.  The kernels allocate nothing.
 """
 import numpy as np
+from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from fastbp._jit import BLAS_SMALL, FASTMATH_REDUCE, jit, jit_parallel, prange
@@ -51,6 +55,7 @@ BLAS_MAX_MNK = 262144   # M*N*K up to which products may go to BLAS (OpenBLAS: o
 GEMV_ROWS = 64       # outputs per parallel task of the batch-1 (dot) path (a multiple of 4)
 GEMV_PAR_FLOPS = 300000  # the dot path runs in parallel from here (it is memory-bound: NOTES 12)
 GEMV_COLS = 256      # outputs per parallel task of the batch-1 (axpy) path
+MAX_SLOTS = 64       # most threads a dynamically scheduled region uses (each claims tasks until none are left)
 
 
 @intrinsic
@@ -75,6 +80,26 @@ def _wide_vectors(typingctx):
     return types.none(), codegen
 
 
+@intrinsic
+def _claim(typingctx, work, pos):
+    """Atomically ``c = counter; counter += 1; return c`` for the int32 counter stored in
+    the bytes of ``work[pos]`` (zeroed by writing 0.0 there before the parallel region).
+
+    Lets the parallel regions hand out tasks dynamically: a thread that is late (or
+    whose tasks are larger) takes fewer; which thread runs a task does not change
+    its arithmetic, so results stay bitwise identical."""
+    if not (isinstance(work, types.Array) and isinstance(pos, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, sig.args[0], ary, [args[1]], wraparound=False)
+        counter = builder.bitcast(ptr, ir.PointerType(ir.IntType(32)))
+        old = builder.atomic_rmw("add", counter, ir.Constant(ir.IntType(32), 1), "monotonic")
+        return builder.sext(old, ir.IntType(64))
+    return types.int64(work, pos), codegen
+
+
 @jit
 def _cdiv(a, b):
     return (a + b - 1) // b
@@ -94,7 +119,7 @@ def _core_size(m, n, k):
     np_ = _cdiv(n, NR)
     serial = ALIGN + mp * MR * kcmax + np_ * NR * kcmax + ALIGN + _ntasks(m, n) * MR * NR
     # the parallel path packs every k block up front: A and B panels over all of k
-    return max(serial, ALIGN + mp * MR * k + np_ * NR * k + ALIGN + _ntasks(m, n) * MR * NR)
+    return max(serial, ALIGN + mp * MR * k + np_ * NR * k + ALIGN + _ntasks(m, n) * MR * NR + 1)
 
 
 @jit
@@ -1204,9 +1229,16 @@ def _gemm_parallel(m, n, k, A, ars, acs, B, brs, bcs, C, work):
     a_off, b_off, t_off = _offsets(work, m, n, k)
     nt = _ntasks(m, n)
     bits = fpenv.current()
-    for t in prange(nkb * (mp + np_)):
+    # pack tasks differ in size (B panels are NR/MR times A's): hand them out dynamically
+    npk = nkb * (mp + np_)
+    c_off = t_off + nt * MR * NR
+    work[c_off] = 0
+    for _ in prange(min(npk, MAX_SLOTS)):
         old = fpenv.adopt(bits)
-        _pack_all_task(t, m, n, k, A, ars, acs, B, brs, bcs, work, a_off, b_off)
+        t = _claim(work, c_off)
+        while t < npk:
+            _pack_all_task(t, m, n, k, A, ars, acs, B, brs, bcs, work, a_off, b_off)
+            t = _claim(work, c_off)
         fpenv.leave(old)
     for t in prange(nt):
         old = fpenv.adopt(bits)
