@@ -11,6 +11,9 @@ default, ``fastbp.set_flush_denormal``), and every parallel kernel makes its
 worker threads ``adopt`` the calling thread's bits for the length of a task,
 so results do not depend on the thread count and nothing leaks into the
 caller's numpy code.  On CPUs other than x86 the functions do nothing.
+
+A compiled call that raised would skip its ``leave``; the entry points do not
+raise (``fastbp.validation`` checks every input before they run).
 """
 import platform
 
