@@ -2,7 +2,9 @@
 
 Every optimizer updates the whole arena with one kernel call
 (``fastbp.kernels.optim.optimizer_step``) over the flat ``params``/``grads``
-buffers; its state is one ``(rows, P)`` array of the arena's layout.
+buffers; its state is one ``(rows, P)`` array of the arena's layout.  ``step()``
+runs it with subnormals flushed to zero when ``fastbp.get_flush_denormal()``, as
+the model's fused ``train_step`` does, so both update the same way.
 
 Example:
     >>> opt = fastbp.optim.Adam(model.parameters(), lr=1e-3)
@@ -23,7 +25,8 @@ import numpy as np
 
 from .arena import ParameterArena
 from .kernels import codes
-from .kernels.optim import HYPER_SIZE, STATE_ROWS, clip_grad_norm, optimizer_step
+from ._jit import flush_denormal
+from .kernels.optim import HYPER_SIZE, STATE_ROWS, clip_grad_norm, optimizer_step_call
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "clip_grad_norm_"]
 
@@ -159,8 +162,8 @@ class Optimizer:
         """
         loss = closure() if closure is not None else None
         self.step_count += 1
-        optimizer_step(self.code, self.arena.params, self.arena.grads, self.state, self.hyper,
-                       self.step_count)
+        optimizer_step_call(self.code, self.arena.params, self.arena.grads, self.state, self.hyper,
+                            self.step_count, flush_denormal())
         return loss
 
     def advance(self, n=1):

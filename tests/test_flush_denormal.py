@@ -125,6 +125,23 @@ def test_forward_backward_flush_and_restore():
     assert model.forward(x).min() > 0
 
 
+@pytest.mark.parametrize("size", [100, 70_000], ids=["serial", "parallel"])
+def test_optimizer_step_flushes_like_train_step(size, threads):
+    """Adam's exp_avg_sq = (1 - beta2) g**2 is subnormal for g = 1e-20 in float32."""
+    arena = fb.Sequential(fb.Linear(size, 1, bias=False)).parameters()
+    arena.grads[:] = 1e-20
+    fb.set_flush_denormal(False)
+    opt = fb.optim.Adam(arena)
+    opt.step()
+    assert np.all(opt.state[1] > 0)
+    fb.set_flush_denormal(True)
+    opt = fb.optim.Adam(arena)
+    opt.step()
+    np.testing.assert_array_equal(opt.state[1], 0)
+    assert np.all(opt.state[0] > 0)                  # 0.1 * g is a normal number
+    assert fpenv.read() & fpenv.FLUSH_BITS == 0
+
+
 def test_kernel_helpers_round_trip():
     start = fpenv.read()
     old = fpenv.enter(True)

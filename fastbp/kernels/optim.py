@@ -199,6 +199,16 @@ def optimizer_step(code, params, grads, state, hyper, step):
         fpenv.leave(old)
 
 
+@jit
+def optimizer_step_call(code, params, grads, state, hyper, step, flush):
+    """``optimizer_step`` as an entry point from Python: with subnormals flushed to zero
+    when ``flush`` (``fpenv``), as inside ``program.train_step``, so ``opt.step()``
+    updates exactly what a fused step would."""
+    old = fpenv.enter(flush)
+    optimizer_step(code, params, grads, state, hyper, step)
+    fpenv.leave(old)
+
+
 # --------------------------------------------------------------------------- norms and clipping
 # (private on purpose: reductions.sum_of_squares may replace _sum_squares later)
 
