@@ -1,11 +1,11 @@
 import os
-import time
 import numpy as np
 
 os.environ["NUMBA_SLP_VECTORIZE"] = "1"
 import numba
 from numba import njit, prange
 from fastbp.kernels.gemm import _wide_vectors
+from timing import median_us  # benchmarks/probes/timing.py (the script folder is on sys.path)
 
 FR = {"contract", "nsz", "reassoc", "arcp"}
 
@@ -148,13 +148,7 @@ def p2(x, W, out):
 
 
 def tm(f, n=2000):
-    ts = []
-    for _r in range(9):
-        t = time.perf_counter()
-        for _ in range(n):
-            f()
-        ts.append((time.perf_counter() - t) / n)
-    return np.median(ts) * 1e6
+    return median_us(f, n)
 
 
 rng = np.random.default_rng(0)

@@ -1,9 +1,9 @@
-import time
 import numpy as np
 import sys
 import fastbp as fb
 from fastbp import bench
 from fastbp.kernels import program as P
+from timing import median_us  # benchmarks/probes/timing.py (the script folder is on sys.path)
 
 fb.set_num_threads(int(sys.argv[1]))
 f = bench.fastbp_infer([784, 256, 256, 10], 1)
@@ -23,13 +23,7 @@ raw()
 
 
 def tm(f, n=3000):
-    ts = []
-    for _r in range(9):
-        t = time.perf_counter()
-        for _ in range(n):
-            f()
-        ts.append((time.perf_counter() - t) / n)
-    return np.median(ts) * 1e6
+    return median_us(f, n)
 
 
 for _ in range(2):

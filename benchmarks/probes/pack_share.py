@@ -1,8 +1,8 @@
-import time
 import numpy as np
 import fastbp as fb
 from fastbp.kernels import gemm as G
 from numba import njit
+from timing import median_us  # benchmarks/probes/timing.py (the script folder is on sys.path)
 
 fb.set_num_threads(1)
 
@@ -21,13 +21,7 @@ def pack_only(m, n, k, A, ars, acs, B, brs, bcs, work):
 
 
 def tm(f, n=300):
-    ts = []
-    for _r in range(7):
-        t = time.perf_counter()
-        for _ in range(n):
-            f()
-        ts.append((time.perf_counter() - t) / n)
-    return np.median(ts) * 1e6
+    return median_us(f, n, rounds=7)
 
 
 rng = np.random.default_rng(0)

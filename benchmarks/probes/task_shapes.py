@@ -1,9 +1,9 @@
-import time
 import numpy as np
 import sys
 import fastbp as fb
 from fastbp.kernels import gemm as G
 from fastbp._jit import jit, jit_parallel, prange
+from timing import median_us  # benchmarks/probes/timing.py (the script folder is on sys.path)
 
 MR, NR = G.MR, G.NR
 _cdiv = G._cdiv
@@ -79,13 +79,7 @@ fb.set_num_threads(int(sys.argv[1]))
 
 
 def tm(f, n):
-    ts = []
-    for _r in range(9):
-        t = time.perf_counter()
-        for _ in range(n):
-            f()
-        ts.append((time.perf_counter() - t) / n)
-    return np.median(ts) * 1e6
+    return median_us(f, n)
 
 
 rng = np.random.default_rng(0)
