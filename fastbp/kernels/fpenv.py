@@ -28,8 +28,8 @@ X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
 """True when the MXCSR exists (the flags are set and read); elsewhere every function is a no-op."""
 
 FLUSH_BITS = np.uint32(0x8040)
-KEEP_BITS = np.uint32(0xFFFFFFFF ^ 0x8040)
 """MXCSR FTZ (bit 15) | DAZ (bit 6)."""
+KEEP_BITS = np.uint32(0xFFFFFFFF ^ 0x8040)   # every other MXCSR bit (rounding, masks, sticky flags)
 
 
 def _mxcsr_call(builder, name, slot):
