@@ -43,10 +43,15 @@ class Worker:
     round, so load changes on this shared machine hit all of them alike.
     """
 
-    def __init__(self, framework, threads):
+    def __init__(self, framework, threads, tree=None):
+        """``tree``: run the worker from that checkout (its table.py, its fastbp), for A/Bs."""
+        script, env = os.path.abspath(__file__), None
+        if tree is not None:
+            tree = os.path.abspath(tree)
+            script, env = os.path.join(tree, "benchmarks", "table.py"), dict(os.environ, PYTHONPATH=tree)
         self.proc = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "--worker", framework, "--threads", str(threads)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+            [sys.executable, script, "--worker", framework, "--threads", str(threads)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env, cwd=tree)
 
     def ask(self, *request):
         self.proc.stdin.write(" ".join(str(r) for r in request) + "\n")
