@@ -130,14 +130,16 @@ def backward_ops(prog, consts, params, grads, state, ws, cap, rows, work, traini
         if op == OP_DENSE:
             w = prog[i, C_W]
             b = prog[i, C_B]
-            X = slab(ws, prog[i, C_X], cap, rows, n_in)
-            gemm.matmul_tn(G, X, work, grads[w:w + n_out * n_in].reshape(n_out, n_in))
             if b >= 0:
                 reductions.column_sums(G, grads[b:b + n_out])
+            X = slab(ws, prog[i, C_X], cap, rows, n_in)
+            dW = grads[w:w + n_out * n_in].reshape(n_out, n_in)
             if i > 0 or need_dx:
                 W = params[w:w + n_out * n_in].reshape(n_out, n_in)
-                gemm.matmul_nn(G, W, work, slab(ws, g_next, cap, rows, n_in))
+                gemm.backward_grads(G, X, W, work, dW, slab(ws, g_next, cap, rows, n_in))
                 g_cur, g_next = g_next, g_cur
+            else:
+                gemm.matmul_tn(G, X, work, dW)
         elif op == OP_BATCHNORM:
             rm, rv, mean, invstd = _bn_state(prog, state, i, n_out)
             gamma = _vec(params, prog[i, C_W], n_out)

@@ -109,6 +109,37 @@ def test_bitwise_identical_across_thread_counts(shape):
         numba.set_num_threads(before)
 
 
+# products at and above the parallel threshold (so the two-thread pair runs), ragged edges,
+# several k blocks, and the matrix-vector shapes the pair leaves to the single products
+PAIR_SHAPES = [(64, 256, 256), (129, 257, 257), (33, 40, 770), (300, 2, 2000), (1, 1030, 1030), (1030, 1, 1030),
+               (7, 17, 17)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("shape", PAIR_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_backward_grads_is_tn_and_nn_bitwise_at_any_thread_count(shape, dtype):
+    """backward_grads = (matmul_tn, matmul_nn), bit for bit, at 1 and 2 threads (where
+    2 runs the products side by side on the serial path), and matches the reference."""
+    M, N, K = shape
+    A, W, D = _operands(M, N, K, dtype, seed=2)
+    work = np.empty(gemm.work_size(M, N, K), dtype)   # exactly work_size: serves the pair too
+    want_dw = _run(gemm.matmul_tn, D, A, (N, K), dtype, M, N, K)
+    want_da = _run(gemm.matmul_nn, D, W, (M, K), dtype, M, N, K)
+    _check(want_dw, ref.matmul_tn(D, A), M, dtype)
+    _check(want_da, ref.matmul_nn(D, W), N, dtype)
+    before = numba.get_num_threads()
+    try:
+        for nthreads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+            numba.set_num_threads(nthreads)
+            dw = np.full((N, K), np.nan, dtype)
+            da = np.full((M, K), np.nan, dtype)
+            gemm.backward_grads(D, A, W, work, dw, da)
+            assert dw.tobytes() == want_dw.tobytes(), nthreads
+            assert da.tobytes() == want_da.tobytes(), nthreads
+    finally:
+        numba.set_num_threads(before)
+
+
 def test_work_size_serves_all_products_and_is_zero_for_empty():
     assert gemm.work_size(0, 5, 5) == 0
     for M, N, K in SHAPES:
