@@ -109,11 +109,11 @@ for M, N, K in shapes:
                 continue
             gemm_par(m, n, k, a, ars, acs, b, brs, bcs, C, work, mc, nc)
             assert C.tobytes() == ref.tobytes()
-        G._gemm_serial(m, n, k, a, ars, acs, b, brs, bcs, C, work)
+        G._gemm_serial(m, n, k, a, ars, acs, b, brs, bcs, C, n, work)
         for _rnd in range(2):
             for mc, nc in grids:
                 if mc == 0:
-                    t = tm(lambda: G._gemm_serial(m, n, k, a, ars, acs, b, brs, bcs, C, work), reps)
+                    t = tm(lambda: G._gemm_serial(m, n, k, a, ars, acs, b, brs, bcs, C, n, work), reps)
                     row.append(f"serial {2 * m * n * k / t / 1e3:5.0f}")
                     continue
                 t = tm(lambda: gemm_par(m, n, k, a, ars, acs, b, brs, bcs, C, work, mc, nc), reps)

@@ -18,12 +18,15 @@ The parallel path (above ``PAR_FLOPS``) opens two ``prange`` regions per product
 whatever k is: one packs the panels of every k block (threads claim panels from an
 atomic counter, since B panels are NR/MR times larger than A's: NOTES section 18),
 one runs the output-block tasks, each looping over all k blocks in order (NOTES
-section 10).
+section 10).  At exactly two threads, parallel products up to ``HALVES_MAX_FLOPS``
+split C's columns between the threads instead, each running the serial path on its
+half (NOTES section 20), and ``backward_grads`` runs a layer's two backward
+products side by side, one per thread (section 19).
 
-Determinism: every element of ``C`` is computed by one task, over the k blocks in
-a fixed order, by the same micro-kernel, and neither the blocking nor the choice
-of the serial or parallel path depends on the thread count; so results are
-bitwise identical for any number of threads.
+Determinism: every element of ``C`` is computed by one micro-kernel call per k
+block, over the k blocks in a fixed order, and the k blocking depends on k alone;
+so every path (serial, parallel, halves, pair) gives the same bits and results
+are bitwise identical for any number of threads.
 
 Small products go to BLAS instead when ``BLAS_SMALL`` (SciPy installed and
 ``FASTBP_GEMM`` not ``own``): ``np.dot`` in compiled code, which Numba routes to
@@ -57,6 +60,7 @@ ALIGN = 16           # elements of slack to align packed panels to 64 bytes
 PAR_FLOPS = 2000000   # 2*m*n*k below this runs serially (thread launch dominates)
 BLAS_MAX_MNK = 262144   # M*N*K up to which products may go to BLAS (OpenBLAS: one thread)
 GEMV_ROWS = 64       # outputs per parallel task of the batch-1 (dot) path (a multiple of 4)
+HALVES_MAX_FLOPS = 100000000  # at 2 threads, parallel products up to here split C's columns (NOTES 20)
 GEMV_PAR_FLOPS = 300000  # the dot path runs in parallel from here (it is memory-bound: NOTES 12)
 GEMV_COLS = 256      # outputs per parallel task of the batch-1 (axpy) path
 MAX_SLOTS = 64       # most threads a dynamically scheduled region uses (each claims tasks until none are left)
@@ -124,11 +128,26 @@ def _serial_size(m, n, k):
 
 
 @jit
+def _split_at(n):
+    """Where ``_gemm_halves`` splits n columns: half the NR-wide panels, rounded up
+    (n itself when there is one panel: the second half is then empty)."""
+    return min(n, _cdiv(_cdiv(n, NR), 2) * NR)
+
+
+@jit
+def _halves_size(m, n, k):
+    """Scratch of ``_gemm_halves``: the serial path's for each half, one after the other."""
+    n0 = _split_at(n)
+    return _serial_size(m, n0, k) + _serial_size(m, n - n0, k)
+
+
+@jit
 def _core_size(m, n, k):
     mp = _cdiv(m, MR)
     np_ = _cdiv(n, NR)
     # the parallel path packs every k block up front: A and B panels over all of k
-    return max(_serial_size(m, n, k), ALIGN + mp * MR * k + np_ * NR * k + ALIGN + _ntasks(m, n) * MR * NR + 1)
+    parallel = ALIGN + mp * MR * k + np_ * NR * k + ALIGN + _ntasks(m, n) * MR * NR + 1
+    return max(_serial_size(m, n, k), _halves_size(m, n, k), parallel)
 
 
 @jit
@@ -1152,7 +1171,8 @@ def _pack_task(t, mp, m, n, p0, kc, A, ars, acs, B, brs, bcs, work, a_off, b_off
 
 
 @jit
-def _compute_task(t, m, n, kc, add, C, work, a_off, b_off, t_off):
+def _compute_task(t, m, n, kc, add, C, ldc, work, a_off, b_off, t_off):
+    """Output block t of C (m, n; rows ``ldc`` apart) over one k block."""
     mp = _cdiv(m, MR)
     np_ = _cdiv(n, NR)
     nbi = _cdiv(mp, MC_PANELS)
@@ -1172,11 +1192,11 @@ def _compute_task(t, m, n, kc, add, C, work, a_off, b_off, t_off):
             mr = min(MR, m - i0)
             ao = a_off + ip * MR * kc
             if mr == MR and nr == NR:
-                _ukr(kc, work, ao, work, bo, C, i0 * n + j0, n, add)
+                _ukr(kc, work, ao, work, bo, C, i0 * ldc + j0, ldc, add)
             else:
                 _ukr(kc, work, ao, work, bo, work, ts, NR, False)
                 for i in range(mr):
-                    r = (i0 + i) * n + j0
+                    r = (i0 + i) * ldc + j0
                     s = ts + i * NR
                     if add:
                         for j in range(nr):
@@ -1187,7 +1207,8 @@ def _compute_task(t, m, n, kc, add, C, work, a_off, b_off, t_off):
 
 
 @jit
-def _gemm_serial(m, n, k, A, ars, acs, B, brs, bcs, C, work):
+def _gemm_serial(m, n, k, A, ars, acs, B, brs, bcs, C, ldc, work):
+    """The serial path; C's rows are ``ldc`` apart (``n`` for a whole product)."""
     nkb, kcmax = _kblocks(k)
     mp = _cdiv(m, MR)
     np_ = _cdiv(n, NR)
@@ -1199,7 +1220,7 @@ def _gemm_serial(m, n, k, A, ars, acs, B, brs, bcs, C, work):
         for t in range(mp + np_):
             _pack_task(t, mp, m, n, p0, kc, A, ars, acs, B, brs, bcs, work, a_off, b_off)
         for t in range(nt):
-            _compute_task(t, m, n, kc, kb > 0, C, work, a_off, b_off, t_off)
+            _compute_task(t, m, n, kc, kb > 0, C, ldc, work, a_off, b_off, t_off)
 
 
 @jit
@@ -1226,7 +1247,7 @@ def _compute_all_task(t, m, n, k, C, work, a_off, b_off, t_off):
     for kb in range(nkb):
         p0 = (kb * k) // nkb
         kc = ((kb + 1) * k) // nkb - p0
-        _compute_task(t, m, n, kc, kb > 0, C, work, a_off + mp * MR * p0, b_off + np_ * NR * p0, t_off)
+        _compute_task(t, m, n, kc, kb > 0, C, n, work, a_off + mp * MR * p0, b_off + np_ * NR * p0, t_off)
 
 
 @jit_parallel
@@ -1342,6 +1363,23 @@ def _gemv_n_parallel(a, acs, B, brs, k, C):
         fpenv.leave(old)
 
 
+@jit_parallel
+def _gemm_halves(m, n, k, A, ars, acs, B, brs, bcs, C, work):
+    """C = op(A)·op(B) on two threads that split C's columns, each packing all of A,
+    its half of B and computing its half on the serial path: one fork/join and no
+    packed panel read by the other core (NOTES section 20)."""
+    n0 = _split_at(n)
+    second = _serial_size(m, n0, k)
+    bits = fpenv.current()
+    for t in prange(2):
+        old = fpenv.adopt(bits)
+        if t == 0:
+            _gemm_serial(m, n0, k, A, ars, acs, B, brs, bcs, C, n, work[:second])
+        elif n > n0:
+            _gemm_serial(m, n - n0, k, A, ars, acs, B[n0 * bcs:], brs, bcs, C[n0:], n, work[second:])
+        fpenv.leave(old)
+
+
 @jit
 def _gemm(m, n, k, A, ars, acs, B, brs, bcs, C, work):
     """C (m, n) = op(A) · op(B); A (i, p) at A[i*ars + p*acs], B (p, j) at B[p*brs + j*bcs]."""
@@ -1367,7 +1405,9 @@ def _gemm(m, n, k, A, ars, acs, B, brs, bcs, C, work):
             _gemv_n_serial(A, acs, B, brs, k, C)
         return
     if not par:
-        _gemm_serial(m, n, k, A, ars, acs, B, brs, bcs, C, work)
+        _gemm_serial(m, n, k, A, ars, acs, B, brs, bcs, C, n, work)
+    elif n > NR and 2.0 * m * n * k <= HALVES_MAX_FLOPS and _num_threads() == 2:
+        _gemm_halves(m, n, k, A, ars, acs, B, brs, bcs, C, work)
     else:
         _gemm_parallel(m, n, k, A, ars, acs, B, brs, bcs, C, work)
 
@@ -1426,9 +1466,9 @@ def _grads_pair(M, N, K, D, A, W, dW, dA, work):
     for t in prange(2):
         old = fpenv.adopt(bits)
         if t == 0:
-            _gemm_serial(N, K, M, D, 1, N, A, K, 1, dW, work[:second])
+            _gemm_serial(N, K, M, D, 1, N, A, K, 1, dW, K, work[:second])
         else:
-            _gemm_serial(M, K, N, D, N, 1, W, K, 1, dA, work[second:])
+            _gemm_serial(M, K, N, D, N, 1, W, K, 1, dA, K, work[second:])
         fpenv.leave(old)
 
 

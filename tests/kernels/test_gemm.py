@@ -88,6 +88,7 @@ def test_gemm_backend_setting_is_validated():
     assert "FASTBP_GEMM must be 'auto' or 'own', got 'fast'" in proc.stderr
 
 
+# (129, 257, 257) takes the column halves at 2 threads, (256, 384, 700) the parallel path
 @pytest.mark.parametrize("shape", [(129, 257, 257), (256, 384, 700), (1, 300, 700), (1, 301, 700), (33, 40, 70)],
                          ids=lambda s: "x".join(map(str, s)))
 def test_bitwise_identical_across_thread_counts(shape):
@@ -107,6 +108,30 @@ def test_bitwise_identical_across_thread_counts(shape):
             assert results[0].tobytes() == results[1].tobytes() == results[2].tobytes(), fn.__name__
     finally:
         numba.set_num_threads(before)
+
+
+# n just above one column panel, an odd number of panels, ragged tiles, several k blocks
+HALVES_SHAPES = [(129, 257, 257), (7, 33, 17), (64, 65, 600), (300, 40, 5), (6, 96, 256)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("shape", HALVES_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_column_halves_give_the_parallel_paths_bits(shape, dtype):
+    """_gemm_halves (two threads splitting C's columns) = _gemm_parallel bit for bit, in
+    all three layouts, with exactly work_size scratch, and matches the reference."""
+    M, N, K = shape
+    A, W, D = _operands(M, N, K, dtype, seed=3)
+    A, W, D = A.reshape(-1), W.reshape(-1), D.reshape(-1)
+    work = np.empty(gemm.work_size(M, N, K), dtype)
+    layouts = [((M, N, K, A, K, 1, W, 1, K), ref.matmul_nt(A.reshape(M, K), W.reshape(N, K)), K),
+               ((N, K, M, D, 1, N, A, K, 1), ref.matmul_tn(D.reshape(M, N), A.reshape(M, K)), M),
+               ((M, K, N, D, N, 1, W, K, 1), ref.matmul_nn(D.reshape(M, N), W.reshape(N, K)), N)]
+    for (m, n, k, a, ars, acs, b, brs, bcs), want, depth in layouts:
+        got = [np.full(m * n, np.nan, dtype) for _ in range(2)]
+        gemm._gemm_parallel(m, n, k, a, ars, acs, b, brs, bcs, got[0], work)
+        gemm._gemm_halves(m, n, k, a, ars, acs, b, brs, bcs, got[1], work)
+        assert got[0].tobytes() == got[1].tobytes(), (m, n, k)
+        _check(got[1].reshape(m, n), want, depth, dtype)
 
 
 # products at and above the parallel threshold (so the two-thread pair runs), ragged edges,
