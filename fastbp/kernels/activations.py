@@ -451,52 +451,57 @@ def _bias_act_rows(Z, bias, act, alpha, A, r0, r1):
 
 @jit(**_KW)
 def _act_backward_rows(G, Z, A, act, alpha, out, r0, r1):
-    """out[r0:r1] = G * act'(Z); sigmoid and tanh use A = act(Z), as autograd does."""
+    """out[r0:r1] = G * act'(Z); sigmoid and tanh use A = act(Z), as autograd does.
+
+    Computed in place in ``out`` (G copied there first unless ``out`` is G): an
+    ``out = G * f(Z)`` loop with ``out`` aliasing G fails LLVM's runtime overlap
+    check and runs scalar, 3-5x slower than ``out = out * f(Z)`` (NOTES section 21).
+    """
     n = Z.shape[1]
+    if out.ctypes.data != G.ctypes.data:
+        for i in range(r0, r1):
+            for j in range(n):
+                out[i, j] = G[i, j]
     if act == RELU:
         for i in range(r0, r1):
             for j in range(n):
-                out[i, j] = G[i, j] * _relu_grad(Z[i, j])
+                out[i, j] = out[i, j] * _relu_grad(Z[i, j])
     elif act == LEAKY_RELU:
         for i in range(r0, r1):
             for j in range(n):
-                out[i, j] = G[i, j] * _leaky_relu_grad(Z[i, j], alpha)
+                out[i, j] = out[i, j] * _leaky_relu_grad(Z[i, j], alpha)
     elif act == ELU:
         for i in range(r0, r1):
             for j in range(n):
-                out[i, j] = G[i, j] * _elu_grad(Z[i, j], alpha)
+                out[i, j] = out[i, j] * _elu_grad(Z[i, j], alpha)
     elif act == GELU:
         for i in range(r0, r1):
             for j in range(n):
-                out[i, j] = G[i, j] * _gelu_grad(Z[i, j])
+                out[i, j] = out[i, j] * _gelu_grad(Z[i, j])
     elif act == GELU_TANH:
         for i in range(r0, r1):
             for j in range(n):
-                out[i, j] = G[i, j] * _gelu_tanh_grad(Z[i, j])
+                out[i, j] = out[i, j] * _gelu_tanh_grad(Z[i, j])
     elif act == SILU:
         for i in range(r0, r1):
             for j in range(n):
-                out[i, j] = G[i, j] * _silu_grad(Z[i, j])
+                out[i, j] = out[i, j] * _silu_grad(Z[i, j])
     elif act == SIGMOID:
         one = A.dtype.type(1.0)
         for i in range(r0, r1):
             for j in range(n):
                 a = A[i, j]
-                out[i, j] = G[i, j] * (one - a) * a
+                out[i, j] = out[i, j] * (one - a) * a
     elif act == TANH:
         one = A.dtype.type(1.0)
         for i in range(r0, r1):
             for j in range(n):
                 a = A[i, j]
-                out[i, j] = G[i, j] * (one - a * a)
+                out[i, j] = out[i, j] * (one - a * a)
     elif act == SOFTPLUS:
         for i in range(r0, r1):
             for j in range(n):
-                out[i, j] = G[i, j] * _softplus_grad(Z[i, j])
-    else:
-        for i in range(r0, r1):
-            for j in range(n):
-                out[i, j] = G[i, j]
+                out[i, j] = out[i, j] * _softplus_grad(Z[i, j])
 
 
 # -------------------------------------------------------------- array kernels
