@@ -12,6 +12,7 @@ from ._jit import flush_denormal
 from .arena import ParameterArena
 from .kernels import gemm
 from .kernels import program as P
+from .kernels.reductions import copy_finite
 from .compiler import assign_slots, compile_ops
 from .layers import BatchNorm1d, Dropout, Linear, Module, activation_from_name
 from .losses import CrossEntropyLoss, Loss, get_loss
@@ -105,6 +106,17 @@ class Sequential:
         start = self._layout[which] * self.capacity
         return self._ws[start:start + rows * width].reshape(rows, width)
 
+    def _stage_input(self, name, x):
+        """Copy the batch ``x`` into the input slot, checking for NaN/Inf in the same pass.
+
+        A non-finite batch raises before any compiled step runs; the slot then holds
+        garbage, so the previous forward pass can no longer be backpropagated.
+        """
+        start = self._layout[P.L_INPUT] * self.capacity
+        if not copy_finite(x.reshape(-1), self._ws[start:start + x.size]):
+            self._forward_rows = 0
+            raise ValueError(f"{name} contains NaN or Inf")
+
     # ------------------------------------------------------------- public API
     def parameters(self):
         """The parameter arena (``.params`` and ``.grads`` are the flat buffers)."""
@@ -131,11 +143,11 @@ class Sequential:
         forward, backward treats BatchNorm's running statistics as constants and
         dropout as the identity, as torch does).
         """
-        x = strict_matrix("x", x, self.dtype, self.in_features)
+        x = strict_matrix("x", x, self.dtype, self.in_features, finite=False)
         rows = x.shape[0]
         self._check_batch_rows("x", rows)
         self._ensure_capacity(rows)
-        self._slot(P.L_INPUT, rows, self.in_features)[...] = x
+        self._stage_input("x", x)
         P.forward(self._program, self._consts, self.arena.params, self.state.params, self._ws, self.capacity,
                   rows, self._work, self.training, self._dropout_seed, self._step, self._segments,
                   flush_denormal())
@@ -212,12 +224,12 @@ class Sequential:
         """Forward, loss, backward and ``optimizer`` update as one compiled call; returns the loss."""
         loss = get_loss(loss)
         self._check_optimizer(optimizer)
-        xb = strict_matrix("xb", xb, self.dtype, self.in_features)
+        xb = strict_matrix("xb", xb, self.dtype, self.in_features, finite=False)
         T, labels = loss.prepare_target(yb, self.out_features, self.dtype, n_rows=xb.shape[0], strict=True)
         rows = xb.shape[0]
         self._check_batch_rows("xb", rows)
         self._ensure_capacity(rows)
-        self._slot(P.L_INPUT, rows, self.in_features)[...] = xb
+        self._stage_input("xb", xb)
         step = optimizer.step_count + 1
         value, _ = P.train_step(self._program, self._consts, self.arena.params, self.arena.grads,
                                 self.state.params, self._ws, self.capacity, rows, self._layout, self._work,

@@ -76,15 +76,19 @@ def _check_shape(name, a, ndim, width):
         raise ValueError(f"{name} must have {width} columns, got shape {a.shape}")
 
 
-def strict_matrix(name, a, dtype, width):
-    """A non-empty, finite, C-contiguous (B, width) array of exactly ``dtype`` (hot path)."""
+def strict_matrix(name, a, dtype, width, finite=True):
+    """A non-empty, finite, C-contiguous (B, width) array of exactly ``dtype`` (hot path).
+
+    ``finite=False`` leaves the NaN/Inf check to the caller (``copy_finite`` while staging).
+    """
     _require_ndarray(name, a)
     if a.dtype != dtype:
         raise TypeError(f"{name} must have dtype {dtype.name} (the model's dtype), got {a.dtype}")
     _check_shape(name, a, 2, width)
     if not a.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous; pass numpy.ascontiguousarray({name})")
-    _check_finite(name, a)
+    if finite:
+        _check_finite(name, a)
     return a
 
 

@@ -94,6 +94,13 @@ def test_backward_checks_after_forward(model):
                      "dout contains NaN", model)
 
 
+def test_non_finite_forward_leaves_no_forward_pass_to_backpropagate(model):
+    """The input slot is overwritten while staging: backward must then refuse, not use it."""
+    model.forward(X32)
+    assert_unchanged(lambda: model.forward(NAN), ValueError, "x contains NaN or Inf", model)
+    assert_unchanged(lambda: model.backward(np.ones((6, 3), np.float32)), RuntimeError, "forward pass", model)
+
+
 def test_optimizer_of_another_model_is_rejected(model):
     other = fb.MLP([4, 5, 3], dtype=np.float32, seed=1)
     opt = fb.optim.SGD(other.parameters(), lr=0.1)

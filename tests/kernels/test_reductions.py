@@ -129,3 +129,19 @@ def test_kernels_are_callable_from_njit():
 def test_int_range_matches_numpy_min_max(n):
     x = np.random.default_rng(n).integers(-50, 50, n).astype(np.int64)
     assert K.int_range(x) == (x.min(), x.max())
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("n", [1, 7, 33, 1000])
+def test_copy_finite_copies_and_reports_non_finite(n, dtype):
+    src = np.random.default_rng(n).standard_normal(n).astype(dtype)
+    dst = np.full(n, 7, dtype)
+    assert K.copy_finite(src, dst) is True
+    assert dst.tobytes() == src.tobytes()
+    for bad in (np.nan, np.inf, -np.inf):
+        for pos in sorted({0, n // 2, n - 1}):
+            x = src.copy()
+            x[pos] = bad
+            dst = np.zeros(n, dtype)
+            assert K.copy_finite(x, dst) is False, (bad, pos)
+            np.testing.assert_array_equal(dst, x)   # copied anyway: the caller discards it
