@@ -64,6 +64,9 @@ HALVES_MAX_FLOPS = 100000000  # at 2 threads, parallel products up to here split
 GEMV_PAR_FLOPS = 300000  # the dot path runs in parallel from here (it is memory-bound: NOTES 12)
 GEMV_COLS = 256      # outputs per parallel task of the batch-1 (axpy) path
 MAX_SLOTS = 64       # most threads a dynamically scheduled region uses (each claims tasks until none are left)
+# backward_grads' pair runs products above PAR_FLOPS on the packed core at 2 threads; they must
+# never be ones that matmul_tn/matmul_nn would hand to BLAS, or 1 and 2 threads would differ
+assert 2 * BLAS_MAX_MNK < PAR_FLOPS, "BLAS-sized products must stay below the parallel threshold"
 
 
 @intrinsic
