@@ -97,6 +97,22 @@ import numba  # noqa: E402  (must follow the environment set-up above)
 import numpy as np  # noqa: E402
 
 CACHE = CACHE_DIR is not None
+
+
+def _vector_bits():
+    """Widest SIMD registers of the CPU Numba compiles for: 512 with AVX-512F, else 256.
+
+    The features are Numba's own choice (``NUMBA_CPU_FEATURES`` or the host's), which
+    also key its cache, so a cached kernel always matches this value."""
+    from numba.core.codegen import get_host_cpu_features
+    features = numba.config.CPU_FEATURES
+    if features is None:
+        features = get_host_cpu_features()
+    return 512 if "+avx512f" in features.split(",") else 256
+
+
+VECTOR_BITS = _vector_bits()
+"""512 or 256: decides the GEMM's register tile (``fastbp/kernels/gemm.py``)."""
 SLP_VECTORIZED = bool(getattr(numba.config, "SLP_VECTORIZE", 0))
 
 FASTMATH_SAFE = frozenset({"contract", "nsz"})

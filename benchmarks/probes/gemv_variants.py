@@ -4,7 +4,7 @@ import numpy as np
 os.environ["NUMBA_SLP_VECTORIZE"] = "1"
 import numba
 from numba import njit, prange
-from fastbp.kernels.gemm import _wide_vectors
+from fastbp.kernels.microkernels import _wide_vectors
 from timing import median_us  # benchmarks/probes/timing.py (the script folder is on sys.path)
 
 FR = {"contract", "nsz", "reassoc", "arcp"}

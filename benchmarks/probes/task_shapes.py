@@ -29,10 +29,10 @@ def compute_task(t, m, n, kc, add, C, work, a_off, b_off, t_off, mcp, ncp):
             i0 = ip * MR
             mr = min(MR, m - i0)
             ao = a_off + ip * MR * kc
+            G._ukr(kc, work, ao, work, bo, work, ts)
             if mr == MR and nr == NR:
-                G._ukr(kc, work, ao, work, bo, C, i0 * n + j0, n, add)
+                G._tile_out(work, ts, C, i0 * n + j0, n, add)
             else:
-                G._ukr(kc, work, ao, work, bo, work, ts, NR, False)
                 for i in range(mr):
                     r = (i0 + i) * n + j0
                     s = ts + i * NR

@@ -22,6 +22,7 @@ SHAPES = [
     (7, 1, 17), (7, 3, 1), (7, 17, 17), (7, 257, 129), (7, 129, 1),
     (129, 1, 257), (129, 3, 3), (129, 17, 129), (129, 129, 17), (129, 257, 257),
     (257, 130, 1000),   # above the parallel threshold, several k blocks
+    (13, 48, 33),       # whole 16-wide panels that are not whole 32-wide ones
 ]
 
 
@@ -163,6 +164,38 @@ def test_backward_grads_is_tn_and_nn_bitwise_at_any_thread_count(shape, dtype):
             assert da.tobytes() == want_da.tobytes(), nthreads
     finally:
         numba.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("nr", [16, 32])
+def test_register_tiles_match_reference(nr, dtype):
+    """Both generated tiles, including the one this CPU's gemm does not use."""
+    from fastbp.kernels import microkernels
+    ukr = getattr(microkernels, f"ukr_6x{nr}")
+    tile_out = getattr(microkernels, f"tile_out_{nr}")
+    rng = np.random.default_rng(nr)
+    for kc in (1, 2, 7, 256):
+        Ap = rng.standard_normal(3 + 6 * kc).astype(dtype)      # panels at odd offsets
+        Bp = rng.standard_normal(5 + nr * kc).astype(dtype)
+        T = np.full(1 + 6 * nr, np.nan, dtype)
+        ukr(kc, Ap, 3, Bp, 5, T, 1)
+        want = Ap[3:].reshape(kc, 6).T.astype(np.float64) @ Bp[5:].reshape(kc, nr).astype(np.float64)
+        _check(T[1:].reshape(6, nr), want, kc, dtype)
+        ldc = nr + 3
+        C = rng.standard_normal(2 + 6 * ldc).astype(dtype)
+        before = C.copy()
+        tile_out(T, 1, C, 2, ldc, True)
+        rows = C[2:].reshape(6, ldc)
+        np.testing.assert_array_equal(rows[:, :nr], before[2:].reshape(6, ldc)[:, :nr] + T[1:].reshape(6, nr))
+        np.testing.assert_array_equal(rows[:, nr:], before[2:].reshape(6, ldc)[:, nr:])   # untouched
+        tile_out(T, 1, C, 2, ldc, False)
+        np.testing.assert_array_equal(C[2:].reshape(6, ldc)[:, :nr], T[1:].reshape(6, nr))
+        assert C[0] == before[0] and C[1] == before[1]
+
+
+def test_tile_width_follows_the_vector_width():
+    from fastbp._jit import VECTOR_BITS
+    assert gemm.NR == (32 if VECTOR_BITS >= 512 else 16)
 
 
 def test_work_size_serves_all_products_and_is_zero_for_empty():
