@@ -98,6 +98,15 @@ import numpy as np  # noqa: E402
 
 CACHE = CACHE_DIR is not None
 
+# Start Numba's threading layer now (6 ms).  A cached function that calls parallel kernels
+# loads without doing so itself whenever it was compiled in a process that had loaded those
+# callees from the cache (Numba 0.68 does not keep a cached library's reload hooks when it
+# links it into a new one), and calling it then fails with "LLVM ERROR: Symbol not found:
+# allocate_sched" or a segfault (benchmarks/NOTES.md section 25).
+from numba.np.ufunc.parallel import _launch_threads  # noqa: E402
+
+_launch_threads()
+
 
 def _vector_bits():
     """Widest SIMD registers of the CPU Numba compiles for: 512 with AVX-512F, else 256.

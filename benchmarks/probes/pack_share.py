@@ -39,9 +39,9 @@ for M, N, K in [(128, 256, 784), (32, 64, 64), (256, 1024, 1024)]:
     }
     for name, (m, n, k, a, ars, acs, b, brs, bcs) in cases.items():
         C = np.empty(m * n, np.float32)
-        G._gemm_serial(m, n, k, a, ars, acs, b, brs, bcs, C, n, work)
+        G._gemm_serial(m, n, k, a, ars, acs, b, brs, bcs, C, n, work, G._no_epilogue(C.reshape(m, n)))
         pack_only(m, n, k, a, ars, acs, b, brs, bcs, work)
-        tg = tm(lambda: G._gemm_serial(m, n, k, a, ars, acs, b, brs, bcs, C, n, work))
+        tg = tm(lambda: G._gemm_serial(m, n, k, a, ars, acs, b, brs, bcs, C, n, work, G._no_epilogue(C.reshape(m, n))))
         tp = tm(lambda: pack_only(m, n, k, a, ars, acs, b, brs, bcs, work))
         elems = (m + n) * k
         print(

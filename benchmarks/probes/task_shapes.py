@@ -101,7 +101,7 @@ for M, N, K in shapes:
         work = np.empty(G.work_size(M, N, K) + 64 * 32 * 8 * 64, np.float32)
         C = np.empty(m * n, np.float32)
         ref = np.empty(m * n, np.float32)
-        G._gemm_parallel(m, n, k, a, ars, acs, b, brs, bcs, ref, work)
+        G._gemm_parallel(m, n, k, a, ars, acs, b, brs, bcs, ref, work, G._no_epilogue(ref.reshape(m, n)))
         reps = max(3, int(3e8 / (2 * m * n * k)))
         row = []
         for mc, nc in grids:
@@ -109,11 +109,12 @@ for M, N, K in shapes:
                 continue
             gemm_par(m, n, k, a, ars, acs, b, brs, bcs, C, work, mc, nc)
             assert C.tobytes() == ref.tobytes()
-        G._gemm_serial(m, n, k, a, ars, acs, b, brs, bcs, C, n, work)
+        none = G._no_epilogue(C.reshape(m, n))
+        G._gemm_serial(m, n, k, a, ars, acs, b, brs, bcs, C, n, work, none)
         for _rnd in range(2):
             for mc, nc in grids:
                 if mc == 0:
-                    t = tm(lambda: G._gemm_serial(m, n, k, a, ars, acs, b, brs, bcs, C, n, work), reps)
+                    t = tm(lambda: G._gemm_serial(m, n, k, a, ars, acs, b, brs, bcs, C, n, work, none), reps)
                     row.append(f"serial {2 * m * n * k / t / 1e3:5.0f}")
                     continue
                 t = tm(lambda: gemm_par(m, n, k, a, ars, acs, b, brs, bcs, C, work, mc, nc), reps)

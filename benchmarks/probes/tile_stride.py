@@ -21,7 +21,8 @@ KC = 256
 
 def _old_form(MR, NR):
     """The tile as generated before section 24: C[co + i*ldc + j] (=|+=) ..., ldc at run time."""
-    at = (lambda b, i: b if i == 0 else f"{b} + _U[{i}]")
+    def at(base, i):
+        return base if i == 0 else f"{base} + _U[{i}]"
     L = [f"def old_{MR}x{NR}(kc, Ap, ao, Bp, bo, C, co, ldc, add):", "    _wide_vectors()",
          "    pa = np.uint64(ao)", "    pb = np.uint64(bo)"]
     ld = [f"    a{i} = Ap[{at('pa', i)}]" for i in range(MR)] + [f"    b{j} = Bp[{at('pb', j)}]" for j in range(NR)]

@@ -393,60 +393,65 @@ def act_grad_scalar(x, act, alpha):
 # ----------------------------------------------------------------- row blocks
 
 @jit(**_KW)
-def _act_rows(Z, act, alpha, A, r0, r1):
-    """A[r0:r1] = act(Z[r0:r1]); one loop per activation so the switch is not per element."""
-    n = Z.shape[1]
+def _act_block(Z, act, alpha, A, r0, r1, c0, c1):
+    """A[r0:r1, c0:c1] = act(Z[r0:r1, c0:c1]); one loop per activation so the switch is not per element.
+
+    Unsigned indices: with a signed run-time ``c0`` Numba's negative-index wraparound
+    code kept the loops scalar, 8x slower (NOTES section 25)."""
+    i0, i1, j0, j1 = np.uint64(r0), np.uint64(r1), np.uint64(c0), np.uint64(c1)
     if act == RELU:
-        for i in range(r0, r1):
-            for j in range(n):
+        for i in range(i0, i1):
+            for j in range(j0, j1):
                 A[i, j] = _relu(Z[i, j])
     elif act == LEAKY_RELU:
-        for i in range(r0, r1):
-            for j in range(n):
+        for i in range(i0, i1):
+            for j in range(j0, j1):
                 A[i, j] = _leaky_relu(Z[i, j], alpha)
     elif act == ELU:
-        for i in range(r0, r1):
-            for j in range(n):
+        for i in range(i0, i1):
+            for j in range(j0, j1):
                 A[i, j] = _elu(Z[i, j], alpha)
     elif act == GELU:
-        for i in range(r0, r1):
-            for j in range(n):
+        for i in range(i0, i1):
+            for j in range(j0, j1):
                 A[i, j] = _gelu(Z[i, j])
     elif act == GELU_TANH:
-        for i in range(r0, r1):
-            for j in range(n):
+        for i in range(i0, i1):
+            for j in range(j0, j1):
                 A[i, j] = _gelu_tanh(Z[i, j])
     elif act == SILU:
-        for i in range(r0, r1):
-            for j in range(n):
+        for i in range(i0, i1):
+            for j in range(j0, j1):
                 z = Z[i, j]
                 A[i, j] = z * _sigmoid(z)
     elif act == SIGMOID:
-        for i in range(r0, r1):
-            for j in range(n):
+        for i in range(i0, i1):
+            for j in range(j0, j1):
                 A[i, j] = _sigmoid(Z[i, j])
     elif act == TANH:
-        for i in range(r0, r1):
-            for j in range(n):
+        for i in range(i0, i1):
+            for j in range(j0, j1):
                 A[i, j] = _tanh(Z[i, j])
     elif act == SOFTPLUS:
-        for i in range(r0, r1):
-            for j in range(n):
+        for i in range(i0, i1):
+            for j in range(j0, j1):
                 A[i, j] = _softplus(Z[i, j])
     else:
-        for i in range(r0, r1):
-            for j in range(n):
+        for i in range(i0, i1):
+            for j in range(j0, j1):
                 A[i, j] = Z[i, j]
 
 
 @jit(**_KW)
-def _bias_act_rows(Z, bias, act, alpha, A, r0, r1):
+def bias_act_block(Z, bias, act, alpha, A, r0, r1, c0, c1):
+    """Z += bias, then A = act(Z), on the block [r0:r1, c0:c1]: ``bias_act_forward``'s
+    arithmetic on part of the output, which the GEMM calls as the forward product's
+    epilogue while the block is still in cache (``gemm.matmul_nt_bias_act``)."""
     if bias.shape[0] != 0:
-        n = Z.shape[1]
-        for i in range(r0, r1):
-            for j in range(n):
+        for i in range(np.uint64(r0), np.uint64(r1)):
+            for j in range(np.uint64(c0), np.uint64(c1)):
                 Z[i, j] += bias[j]
-    _act_rows(Z, act, alpha, A, r0, r1)
+    _act_block(Z, act, alpha, A, r0, r1, c0, c1)
 
 
 @jit(**_KW)
@@ -519,10 +524,10 @@ def bias_act_forward(Z, bias, act, alpha, A):
         for p in prange(B):
             old = fpenv.adopt(bits)
             i = np.int64(p)   # prange indices are uint64: one row-function signature, not two
-            _bias_act_rows(Z, bias, act, alpha, A, i, i + 1)
+            bias_act_block(Z, bias, act, alpha, A, i, i + 1, 0, Z.shape[1])
             fpenv.leave(old)
     else:
-        _bias_act_rows(Z, bias, act, alpha, A, np.int64(0), B)
+        bias_act_block(Z, bias, act, alpha, A, np.int64(0), B, 0, Z.shape[1])
 
 
 @jit_parallel(**_KW)

@@ -44,14 +44,15 @@ import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
+from numba.np import numpy_support
 # numba.get_num_threads() in compiled code calls through a ctypes pointer, which keeps
 # every caller out of the cache; this is the intrinsic Numba's own parfor code uses
 # (a call of the threading layer's get_num_threads symbol)
 from numba.np.ufunc.parallel import _iget_num_threads as _num_threads
 
 from fastbp._jit import BLAS_SMALL, FASTMATH_REDUCE, VECTOR_BITS, jit, jit_parallel, prange
-from fastbp.kernels import fpenv, microkernels
+from fastbp.kernels import activations, fpenv, microkernels
 
 MR = 6               # micro-tile rows (fixed: the pack loops below are unrolled for 6)
 # micro-tile columns by the vector width Numba compiles for (NOTES section 24): 32 (two zmm
@@ -281,8 +282,9 @@ def _pack_task(t, mp, m, n, p0, kc, A, ars, acs, B, brs, bcs, work, a_off, b_off
 
 
 @jit
-def _compute_task(t, m, n, kc, add, C, ldc, work, a_off, b_off, t_off):
-    """Output block t of C (m, n; rows ``ldc`` apart) over one k block."""
+def _compute_task(t, m, n, kc, add, C, ldc, work, a_off, b_off, t_off, ep, last):
+    """Output block t of C (m, n; rows ``ldc`` apart) over one k block; after the
+    ``last`` one, the epilogue ``ep`` (see ``_no_epilogue``) on the block, still in cache."""
     mp = _cdiv(m, MR)
     np_ = _cdiv(n, NR)
     nbi = _cdiv(mp, MC_PANELS)
@@ -316,10 +318,13 @@ def _compute_task(t, m, n, kc, add, C, ldc, work, a_off, b_off, t_off):
                     else:
                         for j in range(nr):
                             C[r + j] = work[s + j]
+    if last and ep[3] >= 0:
+        activations.bias_act_block(ep[0], ep[1], ep[3], ep[4], ep[2], ip0 * MR, min(m, ip1 * MR),
+                                   ep[5] + jp0 * NR, ep[5] + min(n, jp1 * NR))
 
 
 @jit
-def _gemm_serial(m, n, k, A, ars, acs, B, brs, bcs, C, ldc, work):
+def _gemm_serial(m, n, k, A, ars, acs, B, brs, bcs, C, ldc, work, ep):
     """The serial path; C's rows are ``ldc`` apart (``n`` for a whole product)."""
     nkb, kcmax = _kblocks(k)
     mp = _cdiv(m, MR)
@@ -332,7 +337,7 @@ def _gemm_serial(m, n, k, A, ars, acs, B, brs, bcs, C, ldc, work):
         for t in range(mp + np_):
             _pack_task(t, mp, m, n, p0, kc, A, ars, acs, B, brs, bcs, work, a_off, b_off)
         for t in range(nt):
-            _compute_task(t, m, n, kc, kb > 0, C, ldc, work, a_off, b_off, t_off)
+            _compute_task(t, m, n, kc, kb > 0, C, ldc, work, a_off, b_off, t_off, ep, kb == nkb - 1)
 
 
 @jit
@@ -351,7 +356,7 @@ def _pack_all_task(t, m, n, k, A, ars, acs, B, brs, bcs, work, a_off, b_off):
 
 
 @jit
-def _compute_all_task(t, m, n, k, C, work, a_off, b_off, t_off):
+def _compute_all_task(t, m, n, k, C, work, a_off, b_off, t_off, ep):
     """Compute task t of the parallel path over all k blocks, in order."""
     nkb, kcmax = _kblocks(k)
     mp = _cdiv(m, MR)
@@ -359,11 +364,12 @@ def _compute_all_task(t, m, n, k, C, work, a_off, b_off, t_off):
     for kb in range(nkb):
         p0 = (kb * k) // nkb
         kc = ((kb + 1) * k) // nkb - p0
-        _compute_task(t, m, n, kc, kb > 0, C, n, work, a_off + mp * MR * p0, b_off + np_ * NR * p0, t_off)
+        _compute_task(t, m, n, kc, kb > 0, C, n, work, a_off + mp * MR * p0, b_off + np_ * NR * p0, t_off,
+                      ep, kb == nkb - 1)
 
 
 @jit_parallel
-def _gemm_parallel(m, n, k, A, ars, acs, B, brs, bcs, C, work):
+def _gemm_parallel(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep):
     """Two parallel regions per product whatever k is: pack every k block's panels
     (no duplication), then (row block x column block) tasks loop over the k blocks."""
     nkb, kcmax = _kblocks(k)
@@ -385,7 +391,7 @@ def _gemm_parallel(m, n, k, A, ars, acs, B, brs, bcs, C, work):
         fpenv.leave(old)
     for t in prange(nt):
         old = fpenv.adopt(bits)
-        _compute_all_task(t, m, n, k, C, work, a_off, b_off, t_off)
+        _compute_all_task(t, m, n, k, C, work, a_off, b_off, t_off, ep)
         fpenv.leave(old)
 
 
@@ -476,7 +482,7 @@ def _gemv_n_parallel(a, acs, B, brs, k, C):
 
 
 @jit_parallel
-def _gemm_halves(m, n, k, A, ars, acs, B, brs, bcs, C, work):
+def _gemm_halves(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep):
     """C = op(A)·op(B) on two threads that split C's columns, each packing all of A,
     its half of B and computing its half on the serial path: one fork/join and no
     packed panel read by the other core (NOTES section 20)."""
@@ -486,19 +492,23 @@ def _gemm_halves(m, n, k, A, ars, acs, B, brs, bcs, C, work):
     for t in prange(2):
         old = fpenv.adopt(bits)
         if t == 0:
-            _gemm_serial(m, n0, k, A, ars, acs, B, brs, bcs, C, n, work[:second])
+            _gemm_serial(m, n0, k, A, ars, acs, B, brs, bcs, C, n, work[:second], ep)
         elif n > n0:
-            _gemm_serial(m, n - n0, k, A, ars, acs, B[n0 * bcs:], brs, bcs, C[n0:], n, work[second:])
+            # the second half's epilogue columns start at n0
+            ep2 = (ep[0], ep[1], ep[2], ep[3], ep[4], ep[5] + n0)
+            _gemm_serial(m, n - n0, k, A, ars, acs, B[n0 * bcs:], brs, bcs, C[n0:], n, work[second:], ep2)
         fpenv.leave(old)
 
 
 @jit
-def _gemm(m, n, k, A, ars, acs, B, brs, bcs, C, work):
-    """C (m, n) = op(A) · op(B); A (i, p) at A[i*ars + p*acs], B (p, j) at B[p*brs + j*bcs]."""
+def _gemm(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep):
+    """C (m, n) = op(A) · op(B); A (i, p) at A[i*ars + p*acs], B (p, j) at B[p*brs + j*bcs];
+    then the epilogue ``ep`` (``_no_epilogue``), block by block where the packed paths run."""
     if m == 0 or n == 0:
         return
     if k == 0:
         C[:] = 0
+        _epilogue_whole(ep, m, n)
         return
     par = 2.0 * m * n * k >= PAR_FLOPS
     if m == 1 and acs == 1 and brs == 1:
@@ -508,6 +518,7 @@ def _gemm(m, n, k, A, ars, acs, B, brs, bcs, C, work):
             _gemv_t_parallel(A[:k], B, k, C)
         else:
             _gemv_t_serial(A[:k], B, k, C)
+        _epilogue_whole(ep, m, n)
         return
     if m == 1 and bcs == 1:
         # matrix-vector, B's rows contiguous: axpy over rows of B
@@ -515,13 +526,45 @@ def _gemm(m, n, k, A, ars, acs, B, brs, bcs, C, work):
             _gemv_n_parallel(A, acs, B, brs, k, C)
         else:
             _gemv_n_serial(A, acs, B, brs, k, C)
+        _epilogue_whole(ep, m, n)
         return
     if not par:
-        _gemm_serial(m, n, k, A, ars, acs, B, brs, bcs, C, n, work)
+        _gemm_serial(m, n, k, A, ars, acs, B, brs, bcs, C, n, work, ep)
     elif n > NR and 2.0 * m * n * k <= HALVES_MAX_FLOPS and _num_threads() == 2:
-        _gemm_halves(m, n, k, A, ars, acs, B, brs, bcs, C, work)
+        _gemm_halves(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep)
     else:
-        _gemm_parallel(m, n, k, A, ars, acs, B, brs, bcs, C, work)
+        _gemm_parallel(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep)
+
+
+def _zero_of(a):
+    """A zero of ``a``'s dtype (inside jitted code only)."""
+    raise NotImplementedError("_zero_of() is only available inside Numba-compiled code")
+
+
+@overload(_zero_of, inline="always")
+def _zero_of_overload(a):
+    cast = numpy_support.as_dtype(a.dtype).type
+    return lambda a: cast(0)
+
+
+@jit
+def _no_epilogue(out):
+    """The epilogue argument of a product without one (same types as a real one).
+
+    An epilogue is ``(Z, bias, A, act, alpha, j0)``: unless ``act`` is -1, every finished
+    block [r0:r1, c0:c1] of the product (columns counted from ``j0`` in ``Z``) gets
+    ``Z += bias; A = act(Z)`` (``activations.bias_act_block``) while it is in cache.
+    (No boolean switch: Numba would type a constant True/False as a literal and compile
+    every GEMM path twice, once per value.)
+    """
+    return (out, out.reshape(out.size)[:0], out, np.int64(-1), _zero_of(out), np.int64(0))
+
+
+@jit
+def _epilogue_whole(ep, m, n):
+    """The epilogue over a whole m x n product (paths that do not run by blocks)."""
+    if ep[3] >= 0:
+        activations.bias_act_block(ep[0], ep[1], ep[3], ep[4], ep[2], 0, m, ep[5], ep[5] + n)
 
 
 @jit
@@ -542,7 +585,25 @@ def matmul_nt(A, W, work, out):
         if _blas_small(M, N, K):
             np.dot(A, W.T, out)
             return
-    _gemm(M, N, K, A.reshape(M * K), K, 1, W.reshape(N * K), 1, K, out.reshape(M * N), work)
+    _gemm(M, N, K, A.reshape(M * K), K, 1, W.reshape(N * K), 1, K, out.reshape(M * N), work, _no_epilogue(out))
+
+
+@jit
+def matmul_nt_bias_act(A, W, bias, act, alpha, work, Z, Aout):
+    """Z = A @ W.T + bias, then Aout = act(Z) (``activations``' codes; alpha its parameter):
+    a dense layer's forward with the bias and activation applied to each output block
+    right after the packed paths compute it, while it is in cache (NOTES section 25).
+    ``bias`` is (N,) or empty; ``Aout`` may be ``Z``.  Same bits as ``matmul_nt`` then
+    ``activations.bias_act_forward``."""
+    M, K = A.shape
+    N = W.shape[0]
+    if BLAS_SMALL:
+        if _blas_small(M, N, K):
+            np.dot(A, W.T, Z)
+            activations.bias_act_forward(Z, bias, act, alpha, Aout)
+            return
+    ep = (Z, bias, Aout, np.int64(act), alpha, np.int64(0))
+    _gemm(M, N, K, A.reshape(M * K), K, 1, W.reshape(N * K), 1, K, Z.reshape(M * N), work, ep)
 
 
 @jit
@@ -554,7 +615,7 @@ def matmul_tn(D, A, work, out):
         if _blas_small(M, N, K):
             np.dot(D.T, A, out)
             return
-    _gemm(N, K, M, D.reshape(M * N), 1, N, A.reshape(M * K), K, 1, out.reshape(N * K), work)
+    _gemm(N, K, M, D.reshape(M * N), 1, N, A.reshape(M * K), K, 1, out.reshape(N * K), work, _no_epilogue(out))
 
 
 @jit
@@ -566,7 +627,7 @@ def matmul_nn(D, W, work, out):
         if _blas_small(M, N, K):
             np.dot(D, W, out)
             return
-    _gemm(M, K, N, D.reshape(M * N), N, 1, W.reshape(N * K), K, 1, out.reshape(M * K), work)
+    _gemm(M, K, N, D.reshape(M * N), N, 1, W.reshape(N * K), K, 1, out.reshape(M * K), work, _no_epilogue(out))
 
 
 @jit_parallel
@@ -578,9 +639,9 @@ def _grads_pair(M, N, K, D, A, W, dW, dA, work):
     for t in prange(2):
         old = fpenv.adopt(bits)
         if t == 0:
-            _gemm_serial(N, K, M, D, 1, N, A, K, 1, dW, K, work[:second])
+            _gemm_serial(N, K, M, D, 1, N, A, K, 1, dW, K, work[:second], _no_epilogue(dW.reshape(N, K)))
         else:
-            _gemm_serial(M, K, N, D, N, 1, W, K, 1, dA, K, work[second:])
+            _gemm_serial(M, K, N, D, N, 1, W, K, 1, dA, K, work[second:], _no_epilogue(dA.reshape(M, K)))
         fpenv.leave(old)
 
 

@@ -83,9 +83,12 @@ def forward_ops(prog, consts, params, state, ws, cap, rows, work, training, upda
         A = slab(ws, prog[i, C_A], cap, rows, n_out)
         bias = params[0:0]
         if op == OP_DENSE:
+            # the bias and activation run as the product's epilogue (NOTES section 25)
             w = prog[i, C_W]
-            gemm.matmul_nt(X, params[w:w + n_out * n_in].reshape(n_out, n_in), work, Z)
-            bias = _vec(params, prog[i, C_B], n_out)
+            gemm.matmul_nt_bias_act(X, params[w:w + n_out * n_in].reshape(n_out, n_in),
+                                    _vec(params, prog[i, C_B], n_out), prog[i, C_ACT], consts[i, K_ALPHA],
+                                    work, Z, A)
+            continue
         elif op == OP_BATCHNORM:
             gamma = _vec(params, prog[i, C_W], n_out)
             beta = _vec(params, prog[i, C_B], n_out)

@@ -72,13 +72,25 @@ def test_own_core_matches_reference_where_blas_may_serve(shape, dtype):
     A, W, D = _operands(M, N, K, dtype)
     work = np.empty(gemm.work_size(M, N, K), dtype)
     out = np.full(M * N, np.nan, dtype)
-    gemm._gemm(M, N, K, A.reshape(-1), K, 1, W.reshape(-1), 1, K, out, work)       # A Wᵀ
+    none = gemm._no_epilogue(out.reshape(M, N))
+    gemm._gemm(M, N, K, A.reshape(-1), K, 1, W.reshape(-1), 1, K, out, work, none)       # A Wᵀ
     _check(out.reshape(M, N), ref.matmul_nt(A, W), K, dtype)
+    # with a fused bias + activation epilogue: the unfused pass's bits
+    from fastbp.kernels import activations, codes
+    bias = np.linspace(-1, 1, N).astype(dtype)
+    z_want, a_want = out.reshape(M, N).copy(), np.empty((M, N), dtype)
+    activations.bias_act_forward(z_want, bias, codes.GELU, dtype(0), a_want)
+    z, a = np.full((M, N), np.nan, dtype), np.full((M, N), np.nan, dtype)
+    ep = (z, bias, a, np.int64(codes.GELU), dtype(0), np.int64(0))
+    gemm._gemm(M, N, K, A.reshape(-1), K, 1, W.reshape(-1), 1, K, z.reshape(-1), work, ep)
+    assert z.tobytes() == z_want.tobytes() and a.tobytes() == a_want.tobytes()
     out = np.full(N * K, np.nan, dtype)
-    gemm._gemm(N, K, M, D.reshape(-1), 1, N, A.reshape(-1), K, 1, out, work)       # Dᵀ A
+    none = gemm._no_epilogue(out.reshape(N, K))
+    gemm._gemm(N, K, M, D.reshape(-1), 1, N, A.reshape(-1), K, 1, out, work, none)       # Dᵀ A
     _check(out.reshape(N, K), ref.matmul_tn(D, A), M, dtype)
     out = np.full(M * K, np.nan, dtype)
-    gemm._gemm(M, K, N, D.reshape(-1), N, 1, W.reshape(-1), K, 1, out, work)       # D W
+    none = gemm._no_epilogue(out.reshape(M, K))
+    gemm._gemm(M, K, N, D.reshape(-1), N, 1, W.reshape(-1), K, 1, out, work, none)       # D W
     _check(out.reshape(M, K), ref.matmul_nn(D, W), N, dtype)
 
 
@@ -129,8 +141,9 @@ def test_column_halves_give_the_parallel_paths_bits(shape, dtype):
                ((M, K, N, D, N, 1, W, K, 1), ref.matmul_nn(D.reshape(M, N), W.reshape(N, K)), N)]
     for (m, n, k, a, ars, acs, b, brs, bcs), want, depth in layouts:
         got = [np.full(m * n, np.nan, dtype) for _ in range(2)]
-        gemm._gemm_parallel(m, n, k, a, ars, acs, b, brs, bcs, got[0], work)
-        gemm._gemm_halves(m, n, k, a, ars, acs, b, brs, bcs, got[1], work)
+        none = gemm._no_epilogue(got[0].reshape(m, n))
+        gemm._gemm_parallel(m, n, k, a, ars, acs, b, brs, bcs, got[0], work, none)
+        gemm._gemm_halves(m, n, k, a, ars, acs, b, brs, bcs, got[1], work, none)
         assert got[0].tobytes() == got[1].tobytes(), (m, n, k)
         _check(got[1].reshape(m, n), want, depth, dtype)
 
@@ -198,6 +211,47 @@ def test_tile_width_follows_the_vector_width():
     assert gemm.NR == (32 if VECTOR_BITS >= 512 else 16)
 
 
+# serial, two-thread halves, parallel (above HALVES_MAX_FLOPS at 2 threads; always at 1 thread
+# above PAR_FLOPS), matrix-vector (batch 1), BLAS-sized, empty reduction
+EPILOGUE_SHAPES = [(7, 33, 17), (129, 257, 257), (400, 520, 300), (1, 301, 700), (1, 20, 9), (33, 40, 70), (5, 9, 0)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("shape", EPILOGUE_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_fused_bias_activation_is_the_unfused_forward_bitwise(shape, dtype):
+    """matmul_nt_bias_act = matmul_nt then bias_act_forward, bit for bit, for every
+    activation, with and without bias, into a separate A and in place, at 1 and 2 threads."""
+    from fastbp.kernels import activations, codes
+    M, N, K = shape
+    A, W, _ = _operands(M, N, K, dtype, seed=5)
+    bias = np.random.default_rng(6).standard_normal(N).astype(dtype)
+    work = np.empty(gemm.work_size(M, N, max(K, 1)), dtype)
+    acts = [codes.IDENTITY, codes.RELU, codes.LEAKY_RELU, codes.ELU, codes.GELU, codes.GELU_TANH,
+            codes.SILU, codes.SIGMOID, codes.TANH, codes.SOFTPLUS]
+    alpha = dtype(0.1)
+    before = numba.get_num_threads()
+    try:
+        for threads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+            numba.set_num_threads(threads)
+            for act in acts:
+                for b in (bias, bias[:0]):
+                    z_want = np.empty((M, N), dtype)
+                    a_want = np.empty((M, N), dtype)
+                    gemm.matmul_nt(A, W, work, z_want)
+                    activations.bias_act_forward(z_want, b, act, alpha, a_want)
+                    z, a = np.full((M, N), np.nan, dtype), np.full((M, N), np.nan, dtype)
+                    gemm.matmul_nt_bias_act(A, W, b, act, alpha, work, z, a)
+                    assert z.tobytes() == z_want.tobytes() and a.tobytes() == a_want.tobytes(), (act, threads)
+                    gemm.matmul_nt_bias_act(A, W, b, act, alpha, work, z, z)     # in place
+                    assert z.tobytes() == a_want.tobytes(), (act, threads)
+    finally:
+        numba.set_num_threads(before)
+    # and the values: ReLU with bias against the reference
+    z, a = np.empty((M, N), dtype), np.empty((M, N), dtype)
+    gemm.matmul_nt_bias_act(A, W, bias, codes.RELU, alpha, work, z, a)
+    _check(a, np.maximum(ref.matmul_nt(A, W) + bias, 0), max(K, 1), dtype)
+
+
 def test_work_size_serves_all_products_and_is_zero_for_empty():
     assert gemm.work_size(0, 5, 5) == 0
     for M, N, K in SHAPES:
@@ -262,3 +316,12 @@ def test_no_allocations_in_steady_state():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     r = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True)
     assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-3000:]
+
+
+def test_threading_layer_is_started_at_import():
+    """A cached GEMM entry point compiled against cached parallel callees loads without
+    starting Numba's threading layer (Numba drops the callees' reload hooks), so fastbp
+    starts it at import; without that such a call died on an unresolved `allocate_sched`."""
+    code = "import fastbp, numba.np.ufunc.parallel as p; print(p._is_initialized)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "True", r.stderr[-2000:]
