@@ -41,6 +41,13 @@ def _check(got, want, K, dtype):
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol * scale)
 
 
+def _no_epilogue(out):
+    """gemm._no_epilogue's tuple built in Python with numpy scalars: the one gemm returns
+    comes back with alpha as a Python float (float64), a second signature of every GEMM
+    path to compile for float32."""
+    return (out, out.reshape(-1)[:0], out, np.int64(-1), out.dtype.type(0), np.int64(0))
+
+
 def _run(fn, x, y, out_shape, dtype, M, N, K):
     work = np.empty(gemm.work_size(M, N, K), dtype)   # exactly work_size
     out = np.full(out_shape, np.nan, dtype)           # must be fully overwritten
@@ -72,7 +79,7 @@ def test_own_core_matches_reference_where_blas_may_serve(shape, dtype):
     A, W, D = _operands(M, N, K, dtype)
     work = np.empty(gemm.work_size(M, N, K), dtype)
     out = np.full(M * N, np.nan, dtype)
-    none = gemm._no_epilogue(out.reshape(M, N))
+    none = _no_epilogue(out.reshape(M, N))
     gemm._gemm(M, N, K, A.reshape(-1), K, 1, W.reshape(-1), 1, K, out, work, none)       # A Wᵀ
     _check(out.reshape(M, N), ref.matmul_nt(A, W), K, dtype)
     # with a fused bias + activation epilogue: the unfused pass's bits
@@ -85,11 +92,11 @@ def test_own_core_matches_reference_where_blas_may_serve(shape, dtype):
     gemm._gemm(M, N, K, A.reshape(-1), K, 1, W.reshape(-1), 1, K, z.reshape(-1), work, ep)
     assert z.tobytes() == z_want.tobytes() and a.tobytes() == a_want.tobytes()
     out = np.full(N * K, np.nan, dtype)
-    none = gemm._no_epilogue(out.reshape(N, K))
+    none = _no_epilogue(out.reshape(N, K))
     gemm._gemm(N, K, M, D.reshape(-1), 1, N, A.reshape(-1), K, 1, out, work, none)       # Dᵀ A
     _check(out.reshape(N, K), ref.matmul_tn(D, A), M, dtype)
     out = np.full(M * K, np.nan, dtype)
-    none = gemm._no_epilogue(out.reshape(M, K))
+    none = _no_epilogue(out.reshape(M, K))
     gemm._gemm(M, K, N, D.reshape(-1), N, 1, W.reshape(-1), K, 1, out, work, none)       # D W
     _check(out.reshape(M, K), ref.matmul_nn(D, W), N, dtype)
 
@@ -141,7 +148,7 @@ def test_column_halves_give_the_parallel_paths_bits(shape, dtype):
                ((M, K, N, D, N, 1, W, K, 1), ref.matmul_nn(D.reshape(M, N), W.reshape(N, K)), N)]
     for (m, n, k, a, ars, acs, b, brs, bcs), want, depth in layouts:
         got = [np.full(m * n, np.nan, dtype) for _ in range(2)]
-        none = gemm._no_epilogue(got[0].reshape(m, n))
+        none = _no_epilogue(got[0].reshape(m, n))
         gemm._gemm_parallel(m, n, k, a, ars, acs, b, brs, bcs, got[0], work, none)
         gemm._gemm_halves(m, n, k, a, ars, acs, b, brs, bcs, got[1], work, none)
         assert got[0].tobytes() == got[1].tobytes(), (m, n, k)
@@ -182,7 +189,11 @@ def test_backward_grads_is_tn_and_nn_bitwise_at_any_thread_count(shape, dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
 @pytest.mark.parametrize("nr", [16, 32])
 def test_register_tiles_match_reference(nr, dtype):
-    """Both generated tiles, including the one this CPU's gemm does not use."""
+    """Both generated tiles, including the one this CPU's gemm does not use (in float32
+    only: its float64 version costs CI a compile of ~11 s, and the tile's code does not
+    depend on the dtype)."""
+    if nr != gemm.NR and dtype == np.float64:
+        pytest.skip("the tile this CPU does not use is checked in float32")
     from fastbp.kernels import microkernels
     ukr = getattr(microkernels, f"ukr_6x{nr}")
     tile_out = getattr(microkernels, f"tile_out_{nr}")
