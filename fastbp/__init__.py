@@ -5,8 +5,7 @@ from .layers import (ELU, GELU, BatchNorm1d, Dropout, Identity, LeakyReLU, Linea
                      Softplus, Tanh)
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss
 from .model import MLP, Sequential, load
-from . import autograd, checkpoint, data, diagnostics, optim  # noqa: E402
-from .autograd import no_grad, tensor
+from . import optim  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -17,3 +16,23 @@ __all__ = [
     "optim", "data", "autograd", "checkpoint", "diagnostics", "tensor", "no_grad",
     "set_num_threads", "get_num_threads", "set_flush_denormal", "get_flush_denormal",
 ]
+
+
+# Imported on first use (PEP 562), so that a job that only trains and predicts does not
+# pay for them at start-up (autograd, psutil, the datasets: ~35 ms of import here).
+_LAZY_MODULES = ("autograd", "checkpoint", "data", "diagnostics")
+_FROM_AUTOGRAD = ("tensor", "no_grad")
+
+
+def __getattr__(name):
+    if name in _LAZY_MODULES:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _FROM_AUTOGRAD:
+        from . import autograd
+        return getattr(autograd, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -221,3 +221,20 @@ def test_set_num_threads_validates():
 
 def test_activation_registry_covers_all_codes():
     assert set(ACTIVATIONS) | {"gelu_tanh"} == set(ACTS)
+
+
+def test_optional_submodules_load_on_first_use():
+    """``import fastbp`` leaves autograd, checkpointing (psutil) and the datasets for later;
+    they and their names still resolve as attributes and in ``from fastbp import``."""
+    import subprocess
+    import sys
+    code = ("import sys, fastbp as fb; "
+            "lazy = ['fastbp.autograd', 'fastbp.checkpoint', 'fastbp.data', 'fastbp.diagnostics', 'psutil']; "
+            "print(sorted(m for m in lazy if m in sys.modules)); "
+            "from fastbp import tensor, no_grad; "
+            "print(fb.checkpoint.Plan.__name__, fb.data.__name__, fb.diagnostics.__name__, tensor is fb.tensor)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["[]", "Plan fastbp.data fastbp.diagnostics True"]
+    assert {"autograd", "checkpoint", "tensor", "no_grad"} <= set(dir(fb))
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        _ = fb.nothing
