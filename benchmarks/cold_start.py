@@ -6,6 +6,11 @@ Each run is a new interpreter: import fastbp, build W1 (784-256-256-10, float32)
 one Adam train_step at batch 128.  ``--cold`` first runs once with an empty cache
 directory (FASTBP_CACHE_DIR pointed at a fresh temporary folder), which compiles
 every kernel the step needs; the warm runs then reuse that folder.
+
+It first prints what moves the numbers: whether SciPy is installed (Numba imports
+scipy.linalg on its first compile or cache load when it is: ~0.15-0.27 s here) and
+whether PYTHONDONTWRITEBYTECODE is set (then an editable install recompiles fastbp's
+sources at every import: ~0.1 s; an installed package has its .pyc files).
 """
 import argparse
 import os
@@ -43,6 +48,11 @@ def main():
     args = parser.parse_args()
     env = dict(os.environ)
     env.pop("NUMBA_CACHE_DIR", None)
+    probe = "import importlib.util as u; print(u.find_spec('scipy') is not None)"
+    scipy = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                           check=True).stdout.strip()
+    print(f"{sys.executable}: SciPy installed {scipy}, PYTHONDONTWRITEBYTECODE "
+          f"{'set' if env.get('PYTHONDONTWRITEBYTECODE') else 'unset'}")
     if args.cold:
         env["FASTBP_CACHE_DIR"] = tempfile.mkdtemp(prefix="fastbp-cold-")
         print("cold:", run(env))
