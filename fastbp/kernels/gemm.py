@@ -513,8 +513,9 @@ def _gemm(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep):
     par = 2.0 * m * n * k >= PAR_FLOPS
     if m == 1 and acs == 1 and brs == 1:
         # matrix-vector, B's columns contiguous (forward at batch 1): one dot per output
-        # (serial and parallel give the same bits: tasks start at multiples of 4 rows)
-        if 2.0 * n * k >= GEMV_PAR_FLOPS:
+        # (serial and parallel give the same bits: tasks start at multiples of 4 rows; at
+        # one thread the parallel region costs ~5 µs of W1's 25: NOTES section 28)
+        if 2.0 * n * k >= GEMV_PAR_FLOPS and _num_threads() > 1:
             _gemv_t_parallel(A[:k], B, k, C)
         else:
             _gemv_t_serial(A[:k], B, k, C)
@@ -522,7 +523,7 @@ def _gemm(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep):
         return
     if m == 1 and bcs == 1:
         # matrix-vector, B's rows contiguous: axpy over rows of B
-        if par:
+        if par and _num_threads() > 1:
             _gemv_n_parallel(A, acs, B, brs, k, C)
         else:
             _gemv_n_serial(A, acs, B, brs, k, C)
