@@ -16,14 +16,16 @@ micro-kernel ``_ukr``, which accumulates across k in registers (generated code i
 ``microkernels.py``: 6x32 with AVX-512, 6x16 with AVX2, chosen at import by the
 vector width Numba compiles for).  ``_tile_out`` moves each tile into ``C``: the
 first k block writes it, later ones add to it.
-The parallel path (above ``PAR_FLOPS``) opens two ``prange`` regions per product
-whatever k is: one packs the panels of every k block (threads claim panels from an
-atomic counter, since B panels are NR/MR times larger than A's: NOTES section 18),
-one runs the output-block tasks, each looping over all k blocks in order (NOTES
-section 10).  At exactly two threads, parallel products up to ``HALVES_MAX_FLOPS``
-split C's columns between the threads instead, each running the serial path on its
-half (NOTES section 20), and ``backward_grads`` runs a layer's two backward
-products side by side, one per thread (section 19).
+Products below ``PAR_FLOPS``, and all products at one thread (where the serial path
+is 0-20% faster: NOTES section 29), run serially.  Above it, at exactly two threads,
+products up to ``HALVES_MAX_FLOPS`` with more than one column panel split C's columns
+between the threads, each running the serial path on its half (NOTES sections 20, 29), and
+``backward_grads`` runs a layer's two backward products side by side, one per
+thread (section 19).  Otherwise the parallel path opens two ``prange`` regions per
+product whatever k is: one packs the panels of every k block (threads claim panels
+from an atomic counter, since B panels are NR/MR times larger than A's: NOTES
+section 18), one runs the output-block tasks, each looping over all k blocks in
+order (NOTES section 10).
 
 Determinism: every element of ``C`` is computed by one micro-kernel call per k
 block, over the k blocks in a fixed order, and the k blocking depends on k alone;
@@ -66,10 +68,12 @@ KC = 256             # maximum k block (packed B micro-panel NR*KC*4 B = 16-32 K
 MC_PANELS = 4        # row micro-panels per parallel task (NOTES section 13)
 NC_PANELS = 4        # column micro-panels per parallel task
 ALIGN = 16           # elements of slack to align packed panels to 64 bytes
-PAR_FLOPS = 2000000   # 2*m*n*k below this runs serially (thread launch dominates)
+PAR_FLOPS = 2000000   # 2*m*n*k below this runs serially (thread launch dominates); so does all at 1 thread
 BLAS_MAX_MNK = 262144   # M*N*K up to which products may go to BLAS (OpenBLAS: one thread)
 GEMV_ROWS = 64       # outputs per parallel task of the batch-1 (dot) path (a multiple of 4)
-HALVES_MAX_FLOPS = 100000000  # at 2 threads, parallel products up to here split C's columns (NOTES 20)
+# at 2 threads, parallel products up to here split C's columns (NOTES 20); above it the halves win
+# alone but lose inside W2's step on Zen 3 (NOTES 29)
+HALVES_MAX_FLOPS = 100000000
 GEMV_PAR_FLOPS = 300000  # the dot path runs in parallel from here (it is memory-bound: NOTES 12)
 GEMV_COLS = 256      # outputs per parallel task of the batch-1 (axpy) path
 MAX_SLOTS = 64       # most threads a dynamically scheduled region uses (each claims tasks until none are left)
@@ -529,9 +533,10 @@ def _gemm(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep):
             _gemv_n_serial(A, acs, B, brs, k, C)
         _epilogue_whole(ep, m, n)
         return
-    if not par:
+    threads = _num_threads()
+    if not par or threads == 1:
         _gemm_serial(m, n, k, A, ars, acs, B, brs, bcs, C, n, work, ep)
-    elif n > NR and 2.0 * m * n * k <= HALVES_MAX_FLOPS and _num_threads() == 2:
+    elif n > NR and threads == 2 and 2.0 * m * n * k <= HALVES_MAX_FLOPS:
         _gemm_halves(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep)
     else:
         _gemm_parallel(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep)

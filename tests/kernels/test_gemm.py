@@ -108,8 +108,10 @@ def test_gemm_backend_setting_is_validated():
     assert "FASTBP_GEMM must be 'auto' or 'own', got 'fast'" in proc.stderr
 
 
-# (129, 257, 257) takes the column halves at 2 threads, (256, 384, 700) the parallel path
-@pytest.mark.parametrize("shape", [(129, 257, 257), (256, 384, 700), (1, 300, 700), (1, 301, 700), (33, 40, 70)],
+# (129, 257, 257) takes the column halves at 2 threads, (256, 384, 700) (above HALVES_MAX_FLOPS)
+# and (700, 13, 300)'s A Wᵀ (one column panel) the parallel path; at 1 thread all run serially
+@pytest.mark.parametrize("shape", [(129, 257, 257), (256, 384, 700), (700, 13, 300), (1, 300, 700), (1, 301, 700),
+                                   (33, 40, 70)],
                          ids=lambda s: "x".join(map(str, s)))
 def test_bitwise_identical_across_thread_counts(shape):
     if numba.config.NUMBA_NUM_THREADS < 2:
@@ -153,6 +155,18 @@ def test_column_halves_give_the_parallel_paths_bits(shape, dtype):
         gemm._gemm_halves(m, n, k, a, ars, acs, b, brs, bcs, got[1], work, none)
         assert got[0].tobytes() == got[1].tobytes(), (m, n, k)
         _check(got[1].reshape(m, n), want, depth, dtype)
+    # A Wᵀ with a bias + GELU epilogue on both paths (run block by block): the unfused bits
+    from fastbp.kernels import activations, codes
+    (m, n, k, a, ars, acs, b, brs, bcs), _, _ = layouts[0]
+    bias = np.linspace(-1, 1, n).astype(dtype)
+    z_want, a_want = np.full((m, n), np.nan, dtype), np.empty((m, n), dtype)
+    gemm._gemm_parallel(m, n, k, a, ars, acs, b, brs, bcs, z_want.reshape(-1), work, _no_epilogue(z_want))
+    activations.bias_act_forward(z_want, bias, codes.GELU, dtype(0), a_want)
+    for path in (gemm._gemm_parallel, gemm._gemm_halves):
+        z, act_out = np.full((m, n), np.nan, dtype), np.full((m, n), np.nan, dtype)
+        ep = (z, bias, act_out, np.int64(codes.GELU), dtype(0), np.int64(0))
+        path(m, n, k, a, ars, acs, b, brs, bcs, z.reshape(-1), work, ep)
+        assert z.tobytes() == z_want.tobytes() and act_out.tobytes() == a_want.tobytes(), path
 
 
 # products at and above the parallel threshold (so the two-thread pair runs), ragged edges,
@@ -222,9 +236,10 @@ def test_tile_width_follows_the_vector_width():
     assert gemm.NR == (32 if VECTOR_BITS >= 512 else 16)
 
 
-# serial, two-thread halves, parallel (above HALVES_MAX_FLOPS at 2 threads; always at 1 thread
-# above PAR_FLOPS), matrix-vector (batch 1), BLAS-sized, empty reduction
-EPILOGUE_SHAPES = [(7, 33, 17), (129, 257, 257), (400, 520, 300), (1, 301, 700), (1, 20, 9), (33, 40, 70), (5, 9, 0)]
+# serial, two-thread halves, parallel at 2 threads (above HALVES_MAX_FLOPS; one column panel),
+# matrix-vector (batch 1), BLAS-sized, empty reduction
+EPILOGUE_SHAPES = [(7, 33, 17), (129, 257, 257), (400, 520, 300), (400, 13, 300), (1, 301, 700), (1, 20, 9),
+                   (33, 40, 70), (5, 9, 0)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
