@@ -19,8 +19,14 @@ import time
 
 import numpy as np
 
-import fastbp as fb
-from fastbp import bench
+# The torch worker imports torch before fastbp: fastbp starts Numba's OpenMP pool at import,
+# which loads the system's libgomp, and a torch imported after it binds to that one instead
+# of its own and trains ~7x slower (NOTES section 30).
+if "--worker" in sys.argv[:-1] and sys.argv[sys.argv.index("--worker") + 1] == "torch":
+    import torch  # noqa: F401
+
+import fastbp as fb  # noqa: E402
+from fastbp import bench  # noqa: E402
 
 
 def rate(step, seconds):
