@@ -19,7 +19,7 @@ __all__ = [
 
 
 # Imported on first use (PEP 562), so that a job that only trains and predicts does not
-# pay for them at start-up (autograd, psutil, the datasets: ~35 ms of import here).
+# pay for them at start-up (autograd, psutil, the datasets: ~27 ms of import here, NOTES 27).
 _LAZY_MODULES = ("autograd", "checkpoint", "data", "diagnostics")
 _FROM_AUTOGRAD = ("tensor", "no_grad")
 
