@@ -19,9 +19,9 @@ import time
 
 import numpy as np
 
-# The torch worker imports torch before fastbp: fastbp starts Numba's OpenMP pool at import,
-# which loads the system's libgomp, and a torch imported after it binds to that one instead
-# of its own and trains ~7x slower (NOTES section 30).
+# The torch worker imports torch first: fastbp's first compiled call starts Numba's OpenMP
+# pool, which loads the system's libgomp, and a torch imported after that binds to that one
+# instead of its own and trains ~7x slower (NOTES section 30).
 if "--worker" in sys.argv[:-1] and sys.argv[sys.argv.index("--worker") + 1] == "torch":
     import torch  # noqa: F401
 

@@ -98,14 +98,14 @@ import numpy as np  # noqa: E402
 
 CACHE = CACHE_DIR is not None
 
-# Start Numba's threading layer now (6 ms).  A cached function that calls parallel kernels
-# loads without doing so itself whenever it was compiled in a process that had loaded those
-# callees from the cache (Numba 0.68 does not keep a cached library's reload hooks when it
-# links it into a new one), and calling it then fails with "LLVM ERROR: Symbol not found:
-# allocate_sched" or a segfault (benchmarks/NOTES.md section 25).
+# Numba's threading layer starts lazily, before the first fastbp kernel loads from the cache
+# (``_start_threads_before_cache_loads``), not at import: starting it loads the system's
+# libgomp, and a PyTorch imported after that binds to it and runs ~7x slower
+# (benchmarks/NOTES.md section 30).  It must start before any cached kernel loads: a cached
+# function compiled against cached parallel callees does not start it itself (Numba 0.68
+# drops the callees' reload hooks when it links them into a new library), and loading it
+# then fails with "LLVM ERROR: Symbol not found: allocate_sched" (NOTES section 25).
 from numba.np.ufunc.parallel import _launch_threads  # noqa: E402
-
-_launch_threads()
 
 
 def _vector_bits():
@@ -128,11 +128,30 @@ FASTMATH_SAFE = frozenset({"contract", "nsz"})
 FASTMATH_REDUCE = frozenset({"contract", "nsz", "reassoc", "arcp"})
 
 
+def _start_threads_before_cache_loads(dispatcher):
+    """Make ``dispatcher`` start Numba's threading layer before it loads code from the cache."""
+    cache = getattr(dispatcher, "_cache", None)
+    if cache is None or not hasattr(cache, "load_overload"):
+        raise RuntimeError("this Numba's dispatcher has no _cache.load_overload; "
+                           "fastbp cannot start its threading layer lazily")
+    load_overload = cache.load_overload
+
+    def load_overload_after_launch(*args, **kwargs):
+        _launch_threads()       # returns at once after the first call
+        return load_overload(*args, **kwargs)
+
+    cache.load_overload = load_overload_after_launch
+    return dispatcher
+
+
 def jit(*args, **kwargs):
     """``numba.njit`` with fastbp's defaults (cache on, safe fastmath)."""
     kwargs.setdefault("cache", CACHE)
     kwargs.setdefault("fastmath", set(FASTMATH_SAFE))
-    return numba.njit(*args, **kwargs)
+    made = numba.njit(*args, **kwargs)
+    if callable(made) and not hasattr(made, "py_func"):    # used as @jit(...): a decorator
+        return lambda func: _start_threads_before_cache_loads(made(func))
+    return _start_threads_before_cache_loads(made)
 
 
 def jit_parallel(*args, **kwargs):

@@ -342,12 +342,3 @@ def test_no_allocations_in_steady_state():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     r = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True)
     assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-3000:]
-
-
-def test_threading_layer_is_started_at_import():
-    """A cached GEMM entry point compiled against cached parallel callees loads without
-    starting Numba's threading layer (Numba drops the callees' reload hooks), so fastbp
-    starts it at import; without that such a call died on an unresolved `allocate_sched`."""
-    code = "import fastbp, numba.np.ufunc.parallel as p; print(p._is_initialized)"
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert r.returncode == 0 and r.stdout.strip() == "True", r.stderr[-2000:]

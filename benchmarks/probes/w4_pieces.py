@@ -1,0 +1,96 @@
+"""Where a W4 step goes: the whole step against its pieces, and the products against numpy's.
+
+    PYTHONPATH=. python benchmarks/probes/w4_pieces.py [THREADS] [WORKLOAD]
+
+Times, in one process, interleaved over rounds (median µs of each piece's mean):
+the whole `model.train_step`; `model.forward`; `model.backward`; `opt.step()`; the
+step's layer products alone, called in the step's order on the model's own weights
+(forward `X Wᵀ` with bias + ReLU, backward `dW = Dᵀ A` and `dA = D W`); and the same
+products through numpy (OpenBLAS sgemm, same threads).  "products at numpy's speed +
+the rest" is what a step would take if every product ran like numpy's sgemm.
+"""
+import sys
+
+import numpy as np
+
+import fastbp as fb
+from fastbp import bench
+from fastbp.kernels import gemm
+from fastbp.kernels.codes import RELU
+
+from timing import median_us
+
+threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+name = sys.argv[2] if len(sys.argv) > 2 else "W4"
+fb.set_num_threads(threads)
+_, widths, batch = bench.WORKLOADS[name]
+model = fb.MLP(widths, activation="relu", dtype=np.float32, seed=0)
+opt = fb.optim.Adam(model.parameters(), lr=1e-3)
+loss = fb.CrossEntropyLoss()
+x, y = bench.make_batch(widths, batch)
+
+Ws = [layer.weight for layer in model.layers if hasattr(layer, "weight")]
+bs = [layer.bias for layer in model.layers if hasattr(layer, "weight")]
+rng = np.random.default_rng(0)
+acts = [rng.standard_normal((batch, w)).astype(np.float32) for w in widths]
+Zs = [np.empty((batch, w), np.float32) for w in widths[1:]]
+Ds = [rng.standard_normal((batch, w)).astype(np.float32) for w in widths[1:]]
+dWs = [np.empty_like(W) for W in Ws]
+dAs = [np.empty((batch, w), np.float32) for w in widths[:-1]]
+work = np.empty(gemm.work_size(batch, max(widths), max(widths), np.float32), np.float32)
+
+
+def forward_products():
+    for i, W in enumerate(Ws):
+        gemm.matmul_nt_bias_act(acts[i], W, bs[i], RELU, np.float32(0), work, Zs[i], acts[i + 1])
+
+
+def backward_products():
+    for i in range(len(Ws) - 1, -1, -1):
+        if i > 0:
+            gemm.backward_grads(Ds[i], acts[i], Ws[i], work, dWs[i], dAs[i])
+        else:
+            gemm.matmul_tn(Ds[i], acts[i], work, dWs[i])
+
+
+def numpy_forward():
+    for i, W in enumerate(Ws):
+        np.matmul(acts[i], W.T, out=Zs[i])
+
+
+def numpy_backward():
+    for i in range(len(Ws) - 1, -1, -1):
+        np.matmul(Ds[i].T, acts[i], out=dWs[i])
+        if i > 0:
+            np.matmul(Ds[i], Ws[i], out=dAs[i])
+
+
+out = model.forward(x)
+_, dout = loss(out, y)
+pieces = {
+    "train_step": lambda: model.train_step(x, y, loss, opt),
+    "model.forward": lambda: model.forward(x),
+    "model.backward": lambda: model.backward(dout),
+    "opt.step": opt.step,
+    "forward products (fastbp)": forward_products,
+    "backward products (fastbp)": backward_products,
+    "forward products (numpy)": numpy_forward,
+    "backward products (numpy)": numpy_backward,
+}
+for f in pieces.values():
+    for _ in range(5):
+        f()
+rounds = 5
+results = {k: [] for k in pieces}
+for _ in range(rounds):
+    for k, f in pieces.items():
+        results[k].append(median_us(f, 20, rounds=3))
+med = {k: float(np.median(v)) for k, v in results.items()}
+print(f"{name}, {threads} threads, batch {batch}; median of {rounds} interleaved rounds, µs")
+for k, v in med.items():
+    print(f"  {k:30s} {v:9.1f}   (range {min(results[k]):.1f}-{max(results[k]):.1f})")
+rest = med["train_step"] - med["forward products (fastbp)"] - med["backward products (fastbp)"]
+ideal = med["forward products (numpy)"] + med["backward products (numpy)"] + rest
+print(f"  step minus fastbp's products   {rest:9.1f}")
+print(f"  products at numpy's speed + the rest {ideal:9.1f}  -> {batch / ideal * 1e6:,.0f} samples/s"
+      f" (step now {batch / med['train_step'] * 1e6:,.0f})")
