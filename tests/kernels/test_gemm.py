@@ -231,6 +231,26 @@ def test_register_tiles_match_reference(nr, dtype):
         assert C[0] == before[0] and C[1] == before[1]
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_transposed_pack_matches_numpy(dtype):
+    """``_pack`` of a row-major block into W-wide panels: the 8x8 register transposes (rows a
+    multiple of 8) and the scalar rest (columns beyond the last whole 8, other row counts),
+    at offsets that are not multiples of 8; rows past ``nrows`` are zeroed, nothing else
+    outside the panel is written."""
+    rng = np.random.default_rng(3)
+    src = rng.standard_normal((27, 300)).astype(dtype)
+    flat = src.ravel()
+    for nrows, W in [(16, 16), (8, 16), (8, 8), (24, 32), (6, 6), (11, 16), (1, 16)]:
+        for ncols in (1, 7, 8, 9, 17, 256, 297):
+            r0, c0, doff = 2, 3, 5
+            dst = np.full(doff + W * ncols + 4, -7.0, dtype)
+            gemm._pack(flat, src.shape[1], 1, r0, nrows, c0, ncols, dst, doff, W)
+            want = np.zeros((ncols, W), dtype)
+            want[:, :nrows] = src[r0:r0 + nrows, c0:c0 + ncols].T
+            np.testing.assert_array_equal(dst[doff:doff + W * ncols].reshape(ncols, W), want)
+            assert (dst[:doff] == -7).all() and (dst[doff + W * ncols:] == -7).all()
+
+
 def test_tile_width_follows_the_vector_width():
     from fastbp._jit import VECTOR_BITS
     assert gemm.NR == (32 if VECTOR_BITS >= 512 else 16)
