@@ -1,14 +1,15 @@
 """Where a W4 step goes: the whole step against its pieces, and the products against numpy's.
 
-    PYTHONPATH=. python benchmarks/probes/w4_pieces.py [THREADS] [WORKLOAD] [jax]
+    PYTHONPATH=. python benchmarks/probes/w4_pieces.py [THREADS] [WORKLOAD]
 
 Times, in one process, interleaved over rounds (median µs of each piece's mean):
 the whole `model.train_step`; `model.forward`; `model.backward`; `opt.step()`; the
 step's layer products alone, called in the step's order on the model's own weights
 (forward `X Wᵀ` with bias + ReLU, backward `dW = Dᵀ A` and `dA = D W`); and the same
 products through numpy (OpenBLAS sgemm, same threads).  "products at numpy's speed +
-the rest" is what a step would take if every product ran like numpy's sgemm.  With
-``jax``, JAX's jitted step (``fastbp.bench``) runs in the same rounds.
+the rest" is what a step would take if every product ran like numpy's sgemm.  Compare
+with JAX from ``table.py`` run right after: JAX timed in this process (after Numba's
+threads have run) is 20-30% slower than in its own (NOTES section 32).
 """
 import sys
 
@@ -78,8 +79,6 @@ pieces = {
     "forward products (numpy)": numpy_forward,
     "backward products (numpy)": numpy_backward,
 }
-if "jax" in sys.argv[3:]:
-    pieces["JAX step"] = bench.jax_step(widths, batch)
 for f in pieces.values():
     for _ in range(5):
         f()
@@ -97,9 +96,5 @@ ideal = med["forward products (numpy)"] + med["backward products (numpy)"] + res
 print(f"  step minus fastbp's products   {rest:9.1f}")
 print(f"  products at numpy's speed + the rest {ideal:9.1f}  -> {batch / ideal * 1e6:,.0f} samples/s"
       f" (step now {batch / med['train_step'] * 1e6:,.0f})")
-if "JAX step" in med:
-    jax_rate = batch / med["JAX step"] * 1e6
-    numpy_products = med["forward products (numpy)"] + med["backward products (numpy)"]
-    print(f"  JAX {jax_rate:,.0f} samples/s; fastbp/JAX {med['JAX step'] / med['train_step']:.2f}; "
-          f"numpy's products alone allow at most {batch / numpy_products * 1e6:,.0f} samples/s "
-          f"= {med['JAX step'] / numpy_products:.2f}x JAX")
+print(f"  numpy's products alone allow at most "
+      f"{batch / (med['forward products (numpy)'] + med['backward products (numpy)']) * 1e6:,.0f} samples/s")
