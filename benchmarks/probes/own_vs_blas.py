@@ -7,6 +7,9 @@ import fastbp as fb
 from fastbp.kernels import gemm as G
 from numba import njit
 
+import scipy.linalg  # noqa: E402,F401  SciPy's OpenBLAS (the one np.dot in @njit calls) must be
+# loaded before set_num_threads limits BLAS pools through threadpoolctl (NOTES section 15)
+
 nthreads = int(sys.argv[1])
 fb.set_num_threads(nthreads)
 from threadpoolctl import threadpool_info  # noqa: E402  (after the thread limit, on purpose)
