@@ -276,7 +276,7 @@ def _pack_transpose(src, rs, s0, nrows, ncols, dst, doff, W):
         s = np.uint64(s0)
         c0 = 0
         if nrows % 8 == 0:
-            # 8x8 blocks transposed in registers (NOTES section 31)
+            # 8x8 blocks transposed in registers (NOTES section 32)
             c0 = ncols - ncols % 8
             for _ in range(0, c0, 8):
                 for r in range(0, np.uint64(nrows), _U[8]):
