@@ -274,18 +274,22 @@ def _pack_transpose(src, rs, s0, nrows, ncols, dst, doff, W):
     else:
         uw = np.uint64(W)
         s = np.uint64(s0)
-        c0 = 0
-        if nrows % 8 == 0:
-            # 8x8 blocks transposed in registers (NOTES section 32)
-            c0 = ncols - ncols % 8
-            for _ in range(0, c0, 8):
-                for r in range(0, np.uint64(nrows), _U[8]):
-                    _transpose8(src, s + r * urs, urs, dst, d + r, uw)
-                s += _U[8]
-                d += _U[8] * uw
+        un = np.uint64(nrows)
+        r8 = np.uint64(nrows - nrows % 8)
+        c0 = ncols - ncols % 8 if r8 > 0 else 0
+        for _ in range(0, c0, 8):
+            # 8x8 blocks transposed in registers (NOTES section 32), then the rows below
+            # the last whole block (an output layer's 10 rows: 8 + 2; NOTES section 35)
+            for r in range(0, r8, _U[8]):
+                _transpose8(src, s + r * urs, urs, dst, d + r, uw)
+            for c in range(_U[8]):
+                for r in range(r8, un):
+                    dst[d + c * uw + r] = src[s + r * urs + c]
+            s += _U[8]
+            d += _U[8] * uw
         # contiguous writes, strided reads (measured 3-6x faster than the reverse order)
         for _ in range(c0, ncols):
-            for r in range(np.uint64(nrows)):
+            for r in range(un):
                 dst[d + r] = src[s + r * urs]
             s += _U[1]
             d += uw

@@ -233,14 +233,15 @@ def test_register_tiles_match_reference(nr, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
 def test_transposed_pack_matches_numpy(dtype):
-    """``_pack`` of a row-major block into W-wide panels: the 8x8 register transposes (rows a
-    multiple of 8) and the scalar rest (columns beyond the last whole 8, other row counts),
+    """``_pack`` of a row-major block into W-wide panels: the 8x8 register transposes (whole
+    blocks of 8 rows) and the scalar rest (rows below them, columns beyond the last whole 8),
     at offsets that are not multiples of 8; rows past ``nrows`` are zeroed, nothing else
     outside the panel is written."""
     rng = np.random.default_rng(3)
     src = rng.standard_normal((27, 300)).astype(dtype)
     flat = src.ravel()
-    for nrows, W in [(16, 16), (8, 16), (8, 8), (24, 32), (6, 6), (11, 16), (1, 16)]:
+    for nrows, W in [(16, 16), (8, 16), (8, 8), (24, 32), (6, 6), (11, 16), (10, 16), (19, 32), (7, 16),
+                      (1, 16)]:
         for ncols in (1, 7, 8, 9, 17, 256, 297):
             r0, c0, doff = 2, 3, 5
             dst = np.full(doff + W * ncols + 4, -7.0, dtype)
