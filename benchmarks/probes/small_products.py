@@ -7,13 +7,13 @@ epilogue, without it, only its packing of X and W, ``np.dot`` (SciPy's OpenBLAS)
 ``np.dot`` then the bias + ReLU pass; median µs of 11 rounds of 2,000 calls from a
 compiled loop, so no Python dispatch is included (NOTES section 35).
 """
-import time
-
 import numpy as np
 from numba import njit
 
 import fastbp as fb
 from fastbp.kernels import activations, gemm
+
+from timing import median_us
 
 fb.set_num_threads(1)
 rng = np.random.default_rng(0)
@@ -66,9 +66,7 @@ def run(M, N, K):
         f(2, X, W, b, work, Z, A)
     for _ in range(11):
         for f in fs:
-            t = time.perf_counter()
-            f(2000, X, W, b, work, Z, A)
-            res.setdefault(f.__name__, []).append((time.perf_counter() - t) / 2000 * 1e6)
+            res.setdefault(f.__name__, []).append(median_us(lambda: f(2000, X, W, b, work, Z, A), 1, rounds=1) / 2000)
     print(f"{M}x{N}x{K}: " + "  ".join(f"{k} {np.median(v):.2f}" for k, v in res.items()))
 
 

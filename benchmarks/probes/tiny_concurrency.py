@@ -9,13 +9,14 @@ would leave the per-pass time unchanged.
     PYTHONPATH=. python benchmarks/probes/tiny_concurrency.py [ROWS]    (FASTBP_GEMM=own: own GEMM)
 """
 import sys
-import time
 
 import numpy as np
 from numba import njit, prange
 
 import fastbp as fb
 from fastbp.kernels import program as P
+
+from timing import median_us
 
 rows = int(sys.argv[1]) if len(sys.argv) > 1 else 16
 fb.set_num_threads(2)
@@ -52,12 +53,8 @@ alone(2, args[0])
 side_by_side(2, args[0], args[1])
 n, times = 400, {"alone": [], "side by side": []}
 for _ in range(21):
-    t = time.perf_counter()
-    alone(n, args[0])
-    times["alone"].append((time.perf_counter() - t) / n * 1e6)
-    t = time.perf_counter()
-    side_by_side(n, args[0], args[1])
-    times["side by side"].append((time.perf_counter() - t) / n * 1e6)
+    times["alone"].append(median_us(lambda: alone(n, args[0]), 1, rounds=1) / n)
+    times["side by side"].append(median_us(lambda: side_by_side(n, args[0], args[1]), 1, rounds=1) / n)
 for k, v in times.items():
     print(f"{rows}-row forward, {k:13s}: median {np.median(v):6.2f} µs, min {min(v):6.2f} µs per pass")
 print(f"median ratio side by side / alone: {np.median(np.array(times['side by side']) / np.array(times['alone'])):.2f}")
