@@ -14,14 +14,16 @@ import numpy as np
 from numba import njit, prange
 
 import fastbp as fb
+from fastbp import bench
 from fastbp.kernels import program as P
 
 from timing import median_us
 
 rows = int(sys.argv[1]) if len(sys.argv) > 1 else 16
 fb.set_num_threads(2)
-models = [fb.MLP([64, 64, 64, 10], activation="relu", dtype=np.float32, seed=s) for s in (0, 1)]
-x = np.random.default_rng(0).standard_normal((rows, 64)).astype(np.float32)
+widths = bench.WORKLOADS["W3"][1]
+models = [fb.MLP(widths, activation="relu", dtype=np.float32, seed=s) for s in (0, 1)]
+x = np.random.default_rng(0).standard_normal((rows, widths[0])).astype(np.float32)
 for m in models:
     m.train()
     m.forward(x)
