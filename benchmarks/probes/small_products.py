@@ -30,14 +30,12 @@ def run(M, N, K):
     @njit
     def own_epilogue(n, X, W, b, work, Z, A):
         for _ in range(n):
-            gemm._gemm(M, N, K, X.reshape(M * K), K, 1, W.reshape(N * K), 1, K, Z.reshape(M * N), work,
-                       (Z, b, A, np.int64(1), np.float32(0), np.int64(0)))
+            gemm.own_nt(X, W, work, Z, (Z, b, A, np.int64(1), np.float32(0), np.int64(0)), np.int64(gemm.PATH_AUTO))
 
     @njit
     def own(n, X, W, b, work, Z, A):
         for _ in range(n):
-            gemm._gemm(M, N, K, X.reshape(M * K), K, 1, W.reshape(N * K), 1, K, Z.reshape(M * N), work,
-                       gemm._no_epilogue(Z))
+            gemm.own_nt(X, W, work, Z, gemm._no_epilogue(Z), np.int64(gemm.PATH_AUTO))
 
     @njit
     def own_packs(n, X, W, b, work, Z, A):

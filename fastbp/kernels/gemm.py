@@ -8,6 +8,8 @@
 
 All three reduce to one core, ``C (m, n) = op(A) (m, k) · op(B) (k, n)`` over flat
 arrays with (row, column) strides, so transposes cost nothing but a packing order.
+The strides are run-time values (``own_nt``/``own_tn``/``own_nn``), so each dtype
+compiles the core once, not once per layout (NOTES section 36).
 The core (BLIS style): the k range is cut into balanced blocks of at most ``KC``;
 per block, A is packed into ``MR``-row micro-panels and B into ``NR``-column
 micro-panels (zero padded, so every tile runs the same full micro-kernel), then a
@@ -77,6 +79,7 @@ HALVES_MAX_FLOPS = 100000000
 GEMV_PAR_FLOPS = 300000  # the dot path runs in parallel from here (it is memory-bound: NOTES 12)
 GEMV_COLS = 256      # outputs per parallel task of the batch-1 (axpy) path
 MAX_SLOTS = 64       # most threads a dynamically scheduled region uses (each claims tasks until none are left)
+PATH_AUTO, PATH_SERIAL, PATH_HALVES, PATH_PARALLEL = range(4)   # _gemm's ``path`` argument
 # backward_grads' pair runs products above PAR_FLOPS on the packed core at 2 threads; they must
 # never be ones that matmul_tn/matmul_nn would hand to BLAS, or 1 and 2 threads would differ
 assert 2 * BLAS_MAX_MNK < PAR_FLOPS, "BLAS-sized products must stay below the parallel threshold"
@@ -568,38 +571,47 @@ def _gemm_halves(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep):
 
 
 @jit
-def _gemm(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep):
+def _gemm(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep, path):
     """C (m, n) = op(A) · op(B); A (i, p) at A[i*ars + p*acs], B (p, j) at B[p*brs + j*bcs];
-    then the epilogue ``ep`` (``_no_epilogue``), block by block where the packed paths run."""
+    then the epilogue ``ep`` (``_no_epilogue``), block by block where the packed paths run.
+    ``path``: ``PATH_AUTO`` chooses by shape and thread count; the others force one
+    packed path (the tests compare them: all give the same bits)."""
     if m == 0 or n == 0:
         return
     if k == 0:
         C[:] = 0
         _epilogue_whole(ep, m, n)
         return
-    par = 2.0 * m * n * k >= PAR_FLOPS
-    if m == 1 and acs == 1 and brs == 1:
-        # matrix-vector, B's columns contiguous (forward at batch 1): one dot per output
-        # (serial and parallel give the same bits: tasks start at multiples of 4 rows; at
-        # one thread the parallel region costs ~5 µs of W1's 25: NOTES section 28)
-        if 2.0 * n * k >= GEMV_PAR_FLOPS and _num_threads() > 1:
-            _gemv_t_parallel(A[:k], B, k, C)
+    if path == PATH_AUTO:
+        par = 2.0 * m * n * k >= PAR_FLOPS
+        if m == 1 and acs == 1 and brs == 1:
+            # matrix-vector, B's columns contiguous (forward at batch 1): one dot per output
+            # (serial and parallel give the same bits: tasks start at multiples of 4 rows; at
+            # one thread the parallel region costs ~5 µs of W1's 25: NOTES section 28)
+            if 2.0 * n * k >= GEMV_PAR_FLOPS and _num_threads() > 1:
+                _gemv_t_parallel(A[:k], B, k, C)
+            else:
+                _gemv_t_serial(A[:k], B, k, C)
+            _epilogue_whole(ep, m, n)
+            return
+        if m == 1 and bcs == 1:
+            # matrix-vector, B's rows contiguous: axpy over rows of B
+            if par and _num_threads() > 1:
+                _gemv_n_parallel(A, acs, B, brs, k, C)
+            else:
+                _gemv_n_serial(A, acs, B, brs, k, C)
+            _epilogue_whole(ep, m, n)
+            return
+        threads = _num_threads()
+        if not par or threads == 1:
+            path = PATH_SERIAL
+        elif n > NR and threads == 2 and 2.0 * m * n * k <= HALVES_MAX_FLOPS:
+            path = PATH_HALVES
         else:
-            _gemv_t_serial(A[:k], B, k, C)
-        _epilogue_whole(ep, m, n)
-        return
-    if m == 1 and bcs == 1:
-        # matrix-vector, B's rows contiguous: axpy over rows of B
-        if par and _num_threads() > 1:
-            _gemv_n_parallel(A, acs, B, brs, k, C)
-        else:
-            _gemv_n_serial(A, acs, B, brs, k, C)
-        _epilogue_whole(ep, m, n)
-        return
-    threads = _num_threads()
-    if not par or threads == 1:
+            path = PATH_PARALLEL
+    if path == PATH_SERIAL:
         _gemm_serial(m, n, k, A, ars, acs, B, brs, bcs, C, n, work, ep)
-    elif n > NR and threads == 2 and 2.0 * m * n * k <= HALVES_MAX_FLOPS:
+    elif path == PATH_HALVES:
         _gemm_halves(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep)
     else:
         _gemm_parallel(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep)
@@ -654,7 +666,22 @@ def matmul_nt(A, W, work, out):
         if _blas_small(M, N, K):
             np.dot(A, W.T, out)
             return
-    _gemm(M, N, K, A.reshape(M * K), K, 1, W.reshape(N * K), 1, K, out.reshape(M * N), work, _no_epilogue(out))
+    own_nt(A, W, work, out, _no_epilogue(out), np.int64(PATH_AUTO))
+
+
+@jit
+def own_nt(A, W, work, Z, ep, path):
+    """Z = A @ W.T, then the epilogue ``ep``, always through fastbp's own kernels (never
+    BLAS); ``path`` as in ``_gemm``.  ``own_nt``, ``own_tn`` and ``own_nn`` are the only
+    callers of ``_gemm`` and pass every stride as a run-time ``np.int64``: a bare ``1``
+    would be typed as a literal and compile the whole core once per stride pattern (three
+    times per dtype, ~25-40 s each) for a branch ``_pack`` takes per panel anyway.  The
+    tests of the packed paths (forced with ``path``) run exactly the code the layers run.
+    (Pass ``path`` as ``np.int64`` too.)"""
+    M, K = A.shape
+    N = W.shape[0]
+    one = np.int64(1)
+    _gemm(M, N, K, A.reshape(M * K), K, one, W.reshape(N * K), one, K, Z.reshape(M * N), work, ep, path)
 
 
 @jit
@@ -671,8 +698,7 @@ def matmul_nt_bias_act(A, W, bias, act, alpha, work, Z, Aout):
             np.dot(A, W.T, Z)
             activations.bias_act_forward(Z, bias, act, alpha, Aout)
             return
-    ep = (Z, bias, Aout, np.int64(act), alpha, np.int64(0))
-    _gemm(M, N, K, A.reshape(M * K), K, 1, W.reshape(N * K), 1, K, Z.reshape(M * N), work, ep)
+    own_nt(A, W, work, Z, (Z, bias, Aout, np.int64(act), alpha, np.int64(0)), np.int64(PATH_AUTO))
 
 
 @jit
@@ -684,7 +710,17 @@ def matmul_tn(D, A, work, out):
         if _blas_small(M, N, K):
             np.dot(D.T, A, out)
             return
-    _gemm(N, K, M, D.reshape(M * N), 1, N, A.reshape(M * K), K, 1, out.reshape(N * K), work, _no_epilogue(out))
+    own_tn(D, A, work, out, np.int64(PATH_AUTO))
+
+
+@jit
+def own_tn(D, A, work, out, path):
+    """out = D.T @ A through fastbp's own kernels (see ``own_nt``)."""
+    M, N = D.shape
+    K = A.shape[1]
+    one = np.int64(1)
+    _gemm(N, K, M, D.reshape(M * N), one, N, A.reshape(M * K), K, one, out.reshape(N * K), work, _no_epilogue(out),
+          path)
 
 
 @jit
@@ -696,7 +732,17 @@ def matmul_nn(D, W, work, out):
         if _blas_small(M, N, K):
             np.dot(D, W, out)
             return
-    _gemm(M, K, N, D.reshape(M * N), N, 1, W.reshape(N * K), K, 1, out.reshape(M * K), work, _no_epilogue(out))
+    own_nn(D, W, work, out, np.int64(PATH_AUTO))
+
+
+@jit
+def own_nn(D, W, work, out, path):
+    """out = D @ W through fastbp's own kernels (see ``own_nt``)."""
+    M, N = D.shape
+    K = W.shape[1]
+    one = np.int64(1)
+    _gemm(M, K, N, D.reshape(M * N), N, one, W.reshape(N * K), K, one, out.reshape(M * K), work, _no_epilogue(out),
+          path)
 
 
 @jit_parallel
@@ -705,12 +751,13 @@ def _grads_pair(M, N, K, D, A, W, dW, dA, work):
     (``work`` holds the two scratch areas one after the other)."""
     second = _serial_size(N, K, M)
     bits = fpenv.current()
+    one = np.int64(1)    # strides are run-time values, as in own_tn/own_nn (the same compiled core)
     for t in prange(2):
         old = fpenv.adopt(bits)
         if t == 0:
-            _gemm_serial(N, K, M, D, 1, N, A, K, 1, dW, K, work[:second], _no_epilogue(dW.reshape(N, K)))
+            _gemm_serial(N, K, M, D, one, N, A, K, one, dW, K, work[:second], _no_epilogue(dW.reshape(N, K)))
         else:
-            _gemm_serial(M, K, N, D, N, 1, W, K, 1, dA, K, work[second:], _no_epilogue(dA.reshape(M, K)))
+            _gemm_serial(M, K, N, D, N, one, W, K, one, dA, K, work[second:], _no_epilogue(dA.reshape(M, K)))
         fpenv.leave(old)
 
 

@@ -10,7 +10,13 @@ statistics and its last batch statistics).
 
 With the program, the parameter arena, the workspace and the batch, a training
 step is one compiled call: no Python between layers, no allocation.
+
+Flags and counters passed between these functions are wrapped (``np.bool_(True)``,
+``np.int64(0)``): Numba types a bare constant as a literal and compiles the callee
+once more for each literal value, which cost the test suite a minute of compiling.
 """
+import numpy as np
+
 from .._jit import jit
 from . import activations, dropout, fpenv, gemm, losses, norm, optim, reductions
 from .codes import BCE_WITH_LOGITS, CROSS_ENTROPY, IDENTITY
@@ -169,7 +175,7 @@ def forward(prog, consts, params, state, ws, cap, rows, work, training, seed, st
     """
     old = fpenv.enter(flush)
     for k in range(segments.shape[0] - 1):
-        forward_ops(prog, consts, params, state, ws, cap, rows, work, training, True, seed, step,
+        forward_ops(prog, consts, params, state, ws, cap, rows, work, training, np.bool_(True), seed, step,
                     segments[k], segments[k + 1])
     fpenv.leave(old)
 
@@ -191,7 +197,7 @@ def backward(prog, consts, params, grads, state, ws, cap, rows, layout, work, tr
     last = segments.shape[0] - 2
     for k in range(last, -1, -1):
         if k < last:
-            forward_ops(prog, consts, params, state, ws, cap, rows, work, training, False, seed, step,
+            forward_ops(prog, consts, params, state, ws, cap, rows, work, training, np.bool_(False), seed, step,
                         segments[k], segments[k + 1])
         g_cur, g_next = backward_ops(prog, consts, params, grads, state, ws, cap, rows, work, training, need_dx,
                                      seed, step, segments[k], segments[k + 1], g_cur, g_next)
@@ -204,14 +210,14 @@ def train_step(prog, consts, params, grads, state, ws, cap, rows, layout, work, 
                loss_code, loss_param, T, labels, opt_code, opt_state, hyper, opt_step, flush):
     """Forward, loss, backward and optimizer update of one batch; returns the mean loss."""
     old = fpenv.enter(flush)
-    forward(prog, consts, params, state, ws, cap, rows, work, True, seed, step, segments, flush)
+    forward(prog, consts, params, state, ws, cap, rows, work, np.bool_(True), seed, step, segments, flush)
     n_out = layout[L_WIDTH]
     P = slab(ws, layout[L_OUTPUT], cap, rows, n_out)
     dP = slab(ws, layout[L_GRAD0], cap, rows, n_out)
     loss = losses.loss_value_and_grad(loss_code, P, T, labels, loss_param, dP)
     metric = metric_sum(loss_code, P, T, labels)
-    backward(prog, consts, params, grads, state, ws, cap, rows, layout, work, True, False, seed, step, segments,
-             flush)
+    backward(prog, consts, params, grads, state, ws, cap, rows, layout, work, np.bool_(True), np.bool_(False), seed,
+             step, segments, flush)
     optim.optimizer_step(opt_code, params, grads, opt_state, hyper, opt_step)
     fpenv.leave(old)
     return loss, metric
@@ -311,6 +317,7 @@ def predict(prog, consts, params, state, ws, cap, layout, work, segments, X, out
     for start in range(0, n, cap):
         rows = min(cap, n - start)
         slab(ws, layout[L_INPUT], cap, rows, n_in)[...] = X[start:start + rows]
-        forward(prog, consts, params, state, ws, cap, rows, work, False, 0, 0, segments, flush)
+        forward(prog, consts, params, state, ws, cap, rows, work, np.bool_(False), np.int64(0), np.int64(0),
+                segments, flush)
         out[start:start + rows] = slab(ws, layout[L_OUTPUT], cap, rows, n_out)
     fpenv.leave(old)

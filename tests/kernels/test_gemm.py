@@ -48,6 +48,11 @@ def _no_epilogue(out):
     return (out, out.reshape(-1)[:0], out, np.int64(-1), out.dtype.type(0), np.int64(0))
 
 
+# _gemm's paths, as np.int64 like the layers pass them (a Python int is typed the same)
+AUTO, SERIAL, HALVES, PARALLEL = (np.int64(p) for p in (gemm.PATH_AUTO, gemm.PATH_SERIAL, gemm.PATH_HALVES,
+                                                         gemm.PATH_PARALLEL))
+
+
 def _run(fn, x, y, out_shape, dtype, M, N, K):
     work = np.empty(gemm.work_size(M, N, K), dtype)   # exactly work_size
     out = np.full(out_shape, np.nan, dtype)           # must be fully overwritten
@@ -78,27 +83,25 @@ def test_own_core_matches_reference_where_blas_may_serve(shape, dtype):
     M, N, K = shape
     A, W, D = _operands(M, N, K, dtype)
     work = np.empty(gemm.work_size(M, N, K), dtype)
-    out = np.full(M * N, np.nan, dtype)
-    none = _no_epilogue(out.reshape(M, N))
-    gemm._gemm(M, N, K, A.reshape(-1), K, 1, W.reshape(-1), 1, K, out, work, none)       # A Wᵀ
-    _check(out.reshape(M, N), ref.matmul_nt(A, W), K, dtype)
+    # own_nt/own_tn/own_nn are the packed core exactly as the layers call it (the same
+    # compiled specializations: the epilogue's alpha must be of the model's dtype)
+    out = np.full((M, N), np.nan, dtype)
+    gemm.own_nt(A, W, work, out, _no_epilogue(out), AUTO)                                 # A Wᵀ
+    _check(out, ref.matmul_nt(A, W), K, dtype)
     # with a fused bias + activation epilogue: the unfused pass's bits
     from fastbp.kernels import activations, codes
     bias = np.linspace(-1, 1, N).astype(dtype)
-    z_want, a_want = out.reshape(M, N).copy(), np.empty((M, N), dtype)
+    z_want, a_want = out.copy(), np.empty((M, N), dtype)
     activations.bias_act_forward(z_want, bias, codes.GELU, dtype(0), a_want)
     z, a = np.full((M, N), np.nan, dtype), np.full((M, N), np.nan, dtype)
-    ep = (z, bias, a, np.int64(codes.GELU), dtype(0), np.int64(0))
-    gemm._gemm(M, N, K, A.reshape(-1), K, 1, W.reshape(-1), 1, K, z.reshape(-1), work, ep)
+    gemm.own_nt(A, W, work, z, (z, bias, a, np.int64(codes.GELU), dtype(0), np.int64(0)), AUTO)
     assert z.tobytes() == z_want.tobytes() and a.tobytes() == a_want.tobytes()
-    out = np.full(N * K, np.nan, dtype)
-    none = _no_epilogue(out.reshape(N, K))
-    gemm._gemm(N, K, M, D.reshape(-1), 1, N, A.reshape(-1), K, 1, out, work, none)       # Dᵀ A
-    _check(out.reshape(N, K), ref.matmul_tn(D, A), M, dtype)
-    out = np.full(M * K, np.nan, dtype)
-    none = _no_epilogue(out.reshape(M, K))
-    gemm._gemm(M, K, N, D.reshape(-1), N, 1, W.reshape(-1), K, 1, out, work, none)       # D W
-    _check(out.reshape(M, K), ref.matmul_nn(D, W), N, dtype)
+    out = np.full((N, K), np.nan, dtype)
+    gemm.own_tn(D, A, work, out, AUTO)                                                   # Dᵀ A
+    _check(out, ref.matmul_tn(D, A), M, dtype)
+    out = np.full((M, K), np.nan, dtype)
+    gemm.own_nn(D, W, work, out, AUTO)                                                   # D W
+    _check(out, ref.matmul_nn(D, W), N, dtype)
 
 
 def test_gemm_backend_setting_is_validated():
@@ -139,33 +142,31 @@ HALVES_SHAPES = [(129, 257, 257), (7, 33, 17), (64, 65, 600), (300, 40, 5), (6, 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
 @pytest.mark.parametrize("shape", HALVES_SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_column_halves_give_the_parallel_paths_bits(shape, dtype):
-    """_gemm_halves (two threads splitting C's columns) = _gemm_parallel bit for bit, in
-    all three layouts, with exactly work_size scratch, and matches the reference."""
+    """_gemm_halves (two threads splitting C's columns) = _gemm_parallel = _gemm_serial bit
+    for bit, in all three layouts, with exactly work_size scratch, and matches the reference."""
     M, N, K = shape
     A, W, D = _operands(M, N, K, dtype, seed=3)
-    A, W, D = A.reshape(-1), W.reshape(-1), D.reshape(-1)
     work = np.empty(gemm.work_size(M, N, K), dtype)
-    layouts = [((M, N, K, A, K, 1, W, 1, K), ref.matmul_nt(A.reshape(M, K), W.reshape(N, K)), K),
-               ((N, K, M, D, 1, N, A, K, 1), ref.matmul_tn(D.reshape(M, N), A.reshape(M, K)), M),
-               ((M, K, N, D, N, 1, W, K, 1), ref.matmul_nn(D.reshape(M, N), W.reshape(N, K)), N)]
-    for (m, n, k, a, ars, acs, b, brs, bcs), want, depth in layouts:
-        got = [np.full(m * n, np.nan, dtype) for _ in range(2)]
-        none = _no_epilogue(got[0].reshape(m, n))
-        gemm._gemm_parallel(m, n, k, a, ars, acs, b, brs, bcs, got[0], work, none)
-        gemm._gemm_halves(m, n, k, a, ars, acs, b, brs, bcs, got[1], work, none)
-        assert got[0].tobytes() == got[1].tobytes(), (m, n, k)
-        _check(got[1].reshape(m, n), want, depth, dtype)
+    layouts = [(lambda out, path: gemm.own_nt(A, W, work, out, _no_epilogue(out), path), (M, N),
+                ref.matmul_nt(A, W), K),
+               (lambda out, path: gemm.own_tn(D, A, work, out, path), (N, K), ref.matmul_tn(D, A), M),
+               (lambda out, path: gemm.own_nn(D, W, work, out, path), (M, K), ref.matmul_nn(D, W), N)]
+    for product, out_shape, want, depth in layouts:
+        got = [np.full(out_shape, np.nan, dtype) for _ in range(3)]
+        product(got[0], PARALLEL)
+        product(got[1], HALVES)
+        product(got[2], SERIAL)
+        assert got[0].tobytes() == got[1].tobytes() == got[2].tobytes(), out_shape
+        _check(got[1], want, depth, dtype)
     # A Wᵀ with a bias + GELU epilogue on both paths (run block by block): the unfused bits
     from fastbp.kernels import activations, codes
-    (m, n, k, a, ars, acs, b, brs, bcs), _, _ = layouts[0]
-    bias = np.linspace(-1, 1, n).astype(dtype)
-    z_want, a_want = np.full((m, n), np.nan, dtype), np.empty((m, n), dtype)
-    gemm._gemm_parallel(m, n, k, a, ars, acs, b, brs, bcs, z_want.reshape(-1), work, _no_epilogue(z_want))
+    bias = np.linspace(-1, 1, N).astype(dtype)
+    z_want, a_want = np.full((M, N), np.nan, dtype), np.empty((M, N), dtype)
+    gemm.own_nt(A, W, work, z_want, _no_epilogue(z_want), PARALLEL)
     activations.bias_act_forward(z_want, bias, codes.GELU, dtype(0), a_want)
-    for path in (gemm._gemm_parallel, gemm._gemm_halves):
-        z, act_out = np.full((m, n), np.nan, dtype), np.full((m, n), np.nan, dtype)
-        ep = (z, bias, act_out, np.int64(codes.GELU), dtype(0), np.int64(0))
-        path(m, n, k, a, ars, acs, b, brs, bcs, z.reshape(-1), work, ep)
+    for path in (PARALLEL, HALVES):
+        z, act_out = np.full((M, N), np.nan, dtype), np.full((M, N), np.nan, dtype)
+        gemm.own_nt(A, W, work, z, (z, bias, act_out, np.int64(codes.GELU), dtype(0), np.int64(0)), path)
         assert z.tobytes() == z_want.tobytes() and act_out.tobytes() == a_want.tobytes(), path
 
 
