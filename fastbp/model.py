@@ -18,7 +18,8 @@ from .layers import BatchNorm1d, Dropout, Linear, Module, activation_from_name
 from .losses import CrossEntropyLoss, Loss, get_loss
 from .metrics import History
 from .optim import Adam, Optimizer
-from .validation import as_matrix, check_dtype, check_positive_int, output_matrix, same_rows, strict_matrix
+from .validation import (as_matrix, check_dtype, check_positive_int, non_finite_error, output_matrix,
+                         same_rows, strict_matrix)
 
 
 class Sequential:
@@ -330,17 +331,20 @@ class Sequential:
             out: optional (N, out_features) C-contiguous array of the model's dtype to write
                 into; with it, a repeated call allocates nothing.
         """
-        X = as_matrix("X", X, self.dtype, self.in_features)
+        Xc = as_matrix("X", X, self.dtype, self.in_features, finite=False)   # checked in the compiled call
         if out is not None:
-            output_matrix("out", out, self.dtype, (X.shape[0], self.out_features))
-        return self._predict(X, check_positive_int("batch_size", batch_size), out)
+            output_matrix("out", out, self.dtype, (Xc.shape[0], self.out_features))
+        return self._predict(Xc, check_positive_int("batch_size", batch_size), out, source=X)
 
-    def _predict(self, X, batch_size=256, out=None):
+    def _predict(self, X, batch_size=256, out=None, source=None):
+        """``predict`` on a converted, C-contiguous X; raises ValueError (naming ``X``, whose
+        original is ``source``) before computing anything when X holds NaN or Inf."""
         self._ensure_capacity(min(batch_size, X.shape[0]))
         if out is None:
             out = np.empty((X.shape[0], self.out_features), dtype=self.dtype)
-        P.predict(self._program, self._consts, self.arena.params, self.state.params, self._ws, self.capacity,
-                  self._layout, self._work, self._segments, X, out, flush_denormal())
+        if not P.predict(self._program, self._consts, self.arena.params, self.state.params, self._ws,
+                         self.capacity, self._layout, self._work, self._segments, X, out, flush_denormal()):
+            raise non_finite_error("X", X if source is None else np.asarray(source), X)
         self._forward_rows = 0
         return out
 

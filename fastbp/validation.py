@@ -56,7 +56,16 @@ def _require_ndarray(name, a):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
 
 
-def _check_finite(name, a):
+def non_finite_error(name, source, converted):
+    """The ValueError for a ``converted`` array that holds NaN or Inf: its ``source`` may have been
+    finite and overflowed in the cast (1e39 to float32)."""
+    if source is not converted and source.dtype.kind == "f" and source.dtype.itemsize > converted.dtype.itemsize \
+            and bool(np.isfinite(source).all()):
+        return ValueError(f"{name} holds values beyond the range of {converted.dtype.name}, the model's dtype")
+    return ValueError(f"{name} contains NaN or Inf")
+
+
+def _check_finite(name, a, source=None):
     if a.dtype.kind != "f":
         return
     if a.dtype in FLOAT_DTYPES and a.flags.c_contiguous:
@@ -64,7 +73,7 @@ def _check_finite(name, a):
     else:
         finite = bool(np.isfinite(a).all())
     if not finite:
-        raise ValueError(f"{name} contains NaN or Inf")
+        raise non_finite_error(name, a if source is None else source, a)
 
 
 def _check_shape(name, a, ndim, width):
@@ -104,16 +113,27 @@ def output_matrix(name, a, dtype, shape):
     return a
 
 
-def as_matrix(name, a, dtype, width):
-    """Convert a real numeric array-like to a finite C-contiguous (N, width) array of ``dtype``."""
+def as_matrix(name, a, dtype, width, finite=True):
+    """Convert a real numeric array-like to a finite C-contiguous (N, width) array of ``dtype``.
+
+    Finiteness is checked after the conversion, so a float64 value that overflows the
+    model's float32 is caught too.  ``finite=False`` leaves that check to the caller
+    (the compiled ``predict`` checks its input in the same call).
+    """
     arr = np.asarray(a) if not isinstance(a, np.ndarray) else a
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     if arr.ndim == 1 and width is not None and width == 1:
         arr = arr.reshape(-1, 1)
     _check_shape(name, arr, 2, width)
-    _check_finite(name, arr)
-    return np.ascontiguousarray(arr, dtype=dtype)
+    if arr.dtype == dtype and arr.flags.c_contiguous:
+        out = arr
+    else:
+        with np.errstate(over="ignore"):                # an overflow is reported below, by name
+            out = np.ascontiguousarray(arr, dtype=dtype)
+    if finite:
+        _check_finite(name, out, arr)
+    return out
 
 
 def as_labels(name, y, n_classes, n_rows=None, strict=False):

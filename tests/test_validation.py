@@ -75,6 +75,15 @@ CASES = [
     ("fit empty", lambda m, o: m.fit(X32[:0], Y[:0], optimizer=o), ValueError, "X is empty"),
     ("predict width", lambda m, o: m.predict(np.ones((2, 5))), ValueError, "X must have 4 columns"),
     ("predict complex", lambda m, o: m.predict(np.ones((2, 4), complex)), TypeError, "X must hold real numbers"),
+    ("predict NaN", lambda m, o: m.predict(NAN), ValueError, "X contains NaN or Inf"),
+    ("predict Inf float64", lambda m, o: m.predict(INF.astype(np.float64)), ValueError, "X contains NaN or Inf"),
+    ("predict NaN list", lambda m, o: m.predict(NAN.tolist()), ValueError, "X contains NaN or Inf"),
+    ("predict overflow", lambda m, o: m.predict(np.full((2, 4), 1e39)), ValueError,
+     "X holds values beyond the range of float32"),
+    ("fit overflow", lambda m, o: m.fit(np.full((6, 4), -1e39), Y, optimizer=o), ValueError,
+     "X holds values beyond the range of float32"),
+    ("fit mse target overflow", lambda m, o: m.fit(X32, np.full((6, 3), 1e40), loss="mse", optimizer=o),
+     ValueError, "target holds values beyond the range of float32"),
     ("evaluate labels", lambda m, o: m.evaluate(X32, Y + 3), ValueError, "class indices"),
 ]
 
@@ -154,3 +163,16 @@ def test_load_rejects_non_models(tmp_path):
         fb.load(pickled)
     with pytest.raises(FileNotFoundError):
         fb.load(tmp_path / "missing.npz")
+
+
+@pytest.mark.parametrize("batch_size", [1, 4, 256])
+def test_predict_with_a_bad_row_leaves_out_untouched(model, batch_size):
+    """The compiled predict checks all of X before its first chunk: no partial output."""
+    out = np.full((6, 3), 7.0, np.float32)
+    bad = X32.copy()
+    bad[5, 3] = np.nan                      # in the last chunk at batch_size 1 and 4
+    with pytest.raises(ValueError, match="X contains NaN or Inf"):
+        model.predict(bad, batch_size=batch_size, out=out)
+    np.testing.assert_array_equal(out, 7.0)
+    expected = model.predict(X32, batch_size=batch_size)
+    np.testing.assert_array_equal(model.predict(X32, batch_size=batch_size, out=out), expected)

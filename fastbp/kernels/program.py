@@ -309,7 +309,14 @@ def train_epoch(prog, consts, params, grads, state, ws, cap, layout, work, segme
 
 @jit
 def predict(prog, consts, params, state, ws, cap, layout, work, segments, X, out, flush):
-    """Eval-mode forward pass over all rows of X in chunks of ``cap``; outputs into ``out``."""
+    """Eval-mode forward pass over all rows of X in chunks of ``cap``; outputs into ``out``.
+
+    Returns False, with nothing computed and ``out`` untouched, when X holds a NaN or
+    Inf: the input check runs in this call, not in a dispatch of its own (batch-1
+    latency, NOTES section 37).  X must be C-contiguous.
+    """
+    if not reductions.all_finite(X.reshape(-1)):
+        return False
     old = fpenv.enter(flush)
     n = X.shape[0]
     n_in = X.shape[1]
@@ -321,3 +328,4 @@ def predict(prog, consts, params, state, ws, cap, layout, work, segments, X, out
                 segments, flush)
         out[start:start + rows] = slab(ws, layout[L_OUTPUT], cap, rows, n_out)
     fpenv.leave(old)
+    return True
