@@ -54,6 +54,9 @@ def main():
     ap.add_argument("--reps", type=int, default=30)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--only", default="", help="substring filter on the shape label")
+    ap.add_argument("--settle", type=float, default=0.2,
+                    help="seconds of sleep before each block of reps: numpy's OpenBLAS threads spin after "
+                         "its calls and took the cores from fastbp's next reps (NOTES section 37)")
     args = ap.parse_args()
     dt = np.dtype(args.dtype)
     env = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS")}
@@ -91,7 +94,9 @@ def main():
                     fbm = npm = float("inf")
                     fbmed, npmed = [], []
                     for _ in range(3):  # interleave
+                        time.sleep(args.settle)
                         a, b = _time(fb, reps // 3 + 1)
+                        time.sleep(args.settle)
                         c, d = _time(npf, reps // 3 + 1)
                         fbm, npm = min(fbm, a), min(npm, c)
                         fbmed.append(b)
