@@ -1,6 +1,6 @@
 """Where a W4 step goes: the whole step against its pieces, and the products against numpy's.
 
-    PYTHONPATH=. python benchmarks/probes/w4_pieces.py [THREADS] [WORKLOAD]
+    PYTHONPATH=. python benchmarks/probes/w4_pieces.py [THREADS] [WORKLOAD] [SETTLE]
 
 Times, in one process, interleaved over rounds (median µs of each piece's mean):
 the whole `model.train_step`; `model.forward`; `model.backward`; `opt.step()`; the
@@ -12,6 +12,7 @@ with JAX from ``table.py`` run right after: JAX timed in this process (after Num
 threads have run) is 20-30% slower than in its own (NOTES section 32).
 """
 import sys
+import time
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from timing import median_us
 
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 name = sys.argv[2] if len(sys.argv) > 2 else "W4"
+# seconds of sleep before each piece: numpy's OpenBLAS threads spin after its calls and slow
+# whatever fastbp piece comes next in this process (NOTES section 37); 0 reproduces the old probe
+settle = float(sys.argv[3]) if len(sys.argv) > 3 else 0.2
 fb.set_num_threads(threads)
 _, widths, batch = bench.WORKLOADS[name]
 model = fb.MLP(widths, activation="relu", dtype=np.float32, seed=0)
@@ -86,9 +90,10 @@ rounds = 5
 results = {k: [] for k in pieces}
 for _ in range(rounds):
     for k, f in pieces.items():
+        time.sleep(settle)
         results[k].append(median_us(f, 20, rounds=3))
 med = {k: float(np.median(v)) for k, v in results.items()}
-print(f"{name}, {threads} threads, batch {batch}; median of {rounds} interleaved rounds, µs")
+print(f"{name}, {threads} threads, batch {batch}; median of {rounds} interleaved rounds, µs; settle {settle} s")
 for k, v in med.items():
     print(f"  {k:30s} {v:9.1f}   (range {min(results[k]):.1f}-{max(results[k]):.1f})")
 rest = med["train_step"] - med["forward products (fastbp)"] - med["backward products (fastbp)"]

@@ -524,10 +524,10 @@ def bias_act_forward(Z, bias, act, alpha, A):
         for p in prange(B):
             old = fpenv.adopt(bits)
             i = np.int64(p)   # prange indices are uint64: one row-function signature, not two
-            bias_act_block(Z, bias, act, alpha, A, i, i + 1, 0, Z.shape[1])
+            bias_act_block(Z, bias, act, alpha, A, i, i + 1, np.int64(0), Z.shape[1])
             fpenv.leave(old)
     else:
-        bias_act_block(Z, bias, act, alpha, A, np.int64(0), B, 0, Z.shape[1])
+        bias_act_block(Z, bias, act, alpha, A, np.int64(0), B, np.int64(0), Z.shape[1])
 
 
 @jit_parallel(**_KW)

@@ -461,7 +461,8 @@ def _gemm_parallel(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep):
         fpenv.leave(old)
     for t in prange(nt):
         old = fpenv.adopt(bits)
-        _compute_all_task(t, m, n, k, C, work, a_off, b_off, t_off, ep)
+        # prange indices are uint64: the int64 keeps one _compute_task (and epilogue) signature
+        _compute_all_task(np.int64(t), m, n, k, C, work, a_off, b_off, t_off, ep)
         fpenv.leave(old)
 
 
@@ -506,7 +507,7 @@ def _gemv_t_rows(a, B, k, C, j0, j1):
 
 @jit
 def _gemv_t_serial(a, B, k, C):
-    _gemv_t_rows(a, B, k, C, 0, C.shape[0])
+    _gemv_t_rows(a, B, k, C, np.int64(0), C.shape[0])
 
 
 @jit_parallel
@@ -516,7 +517,8 @@ def _gemv_t_parallel(a, B, k, C):
     bits = fpenv.current()
     for t in prange(nb):
         old = fpenv.adopt(bits)
-        _gemv_t_rows(a, B, k, C, t * GEMV_ROWS, min(n, (t + 1) * GEMV_ROWS))
+        j0 = np.int64(t) * GEMV_ROWS
+        _gemv_t_rows(a, B, k, C, j0, min(n, j0 + GEMV_ROWS))
         fpenv.leave(old)
 
 
@@ -537,7 +539,7 @@ def _gemv_n_cols(a, acs, B, brs, k, C, j0, j1):
 
 @jit
 def _gemv_n_serial(a, acs, B, brs, k, C):
-    _gemv_n_cols(a, acs, B, brs, k, C, 0, C.shape[0])
+    _gemv_n_cols(a, acs, B, brs, k, C, np.int64(0), C.shape[0])
 
 
 @jit_parallel
@@ -547,7 +549,8 @@ def _gemv_n_parallel(a, acs, B, brs, k, C):
     bits = fpenv.current()
     for t in prange(nb):
         old = fpenv.adopt(bits)
-        _gemv_n_cols(a, acs, B, brs, k, C, t * GEMV_COLS, min(n, (t + 1) * GEMV_COLS))
+        j0 = np.int64(t) * GEMV_COLS
+        _gemv_n_cols(a, acs, B, brs, k, C, j0, min(n, j0 + GEMV_COLS))
         fpenv.leave(old)
 
 
@@ -645,7 +648,7 @@ def _no_epilogue(out):
 def _epilogue_whole(ep, m, n):
     """The epilogue over a whole m x n product (paths that do not run by blocks)."""
     if ep[3] >= 0:
-        activations.bias_act_block(ep[0], ep[1], ep[3], ep[4], ep[2], 0, m, ep[5], ep[5] + n)
+        activations.bias_act_block(ep[0], ep[1], ep[3], ep[4], ep[2], np.int64(0), m, ep[5], ep[5] + n)
 
 
 @jit

@@ -187,13 +187,13 @@ def optimizer_step(code, params, grads, state, hyper, step):
     """
     n = params.shape[0]
     if n < PARALLEL_MIN_SIZE:
-        _update_range(code, params, grads, state, hyper, step, 0, n)
+        _update_range(code, params, grads, state, hyper, step, np.int64(0), n)
         return
     n_chunks = (n + UPDATE_CHUNK - 1) // UPDATE_CHUNK
     bits = fpenv.current()
     for c in prange(n_chunks):
         old = fpenv.adopt(bits)
-        lo = c * UPDATE_CHUNK
+        lo = np.int64(c) * UPDATE_CHUNK   # prange indices are uint64: one _update_range signature
         hi = min(lo + UPDATE_CHUNK, n)
         _update_range(code, params, grads, state, hyper, step, lo, hi)
         fpenv.leave(old)
@@ -322,7 +322,7 @@ def clip_grad_norm(grads, max_norm, norm_type):
         bits = fpenv.current()
         for c in prange(n_chunks):
             old = fpenv.adopt(bits)
-            lo = c * NORM_CHUNK
+            lo = np.int64(c) * NORM_CHUNK   # int64 like the serial loop's: one _chunk_term signature
             partials[c] = _chunk_term(grads, lo, min(lo + NORM_CHUNK, n), norm_type)
             fpenv.leave(old)
         for c in range(n_chunks):
