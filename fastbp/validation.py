@@ -126,8 +126,8 @@ def as_matrix(name, a, dtype, width, finite=True):
     if arr.ndim == 1 and width is not None and width == 1:
         arr = arr.reshape(-1, 1)
     _check_shape(name, arr, 2, width)
-    if arr.dtype == dtype and arr.flags.c_contiguous:
-        out = arr
+    if type(arr) is np.ndarray and arr.dtype == dtype and arr.flags.c_contiguous:
+        out = arr                                       # what ascontiguousarray would return
     else:
         with np.errstate(over="ignore"):                # an overflow is reported below, by name
             out = np.ascontiguousarray(arr, dtype=dtype)
