@@ -149,8 +149,22 @@ class Optimizer:
         values = dict(self._values)
         values.update(self._normalize(changes))
         self._validate(values)
+        self._check_finite_in_dtype(values)
         self._values = {name: values[name] for name in self._names}
         self.hyper[:] = self._pack(self._values)
+
+    def _check_finite_in_dtype(self, values):
+        """Every number must be finite in the parameters' dtype: ``lr=inf``, or ``lr=1e39`` for
+        float32 parameters, would turn every parameter into Inf or NaN at the first step."""
+        dtype = self.hyper.dtype
+        for name, value in values.items():
+            for number in (value if isinstance(value, tuple) else (value,)):
+                if isinstance(number, bool):
+                    continue
+                with np.errstate(over="ignore"):
+                    finite = np.isfinite(dtype.type(number))
+                if not finite:
+                    raise ValueError(f"{name} must be finite in {dtype.name} (the parameters' dtype), got {value}")
 
     # -- stepping ------------------------------------------------------------------------------
     def step(self, closure=None):

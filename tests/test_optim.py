@@ -96,6 +96,10 @@ def test_kernel_view(cls, code, rows):
     (optim.Adam, dict(weight_decay=-0.1), "weight_decay"),
     (optim.AdamW, dict(betas=(0.9, 1.5)), r"betas\[1\]"),
     (optim.AdamW, dict(weight_decay=-0.01), "weight_decay"),
+    (optim.SGD, dict(lr=float("inf")), "lr must be finite"),
+    (optim.SGD, dict(momentum=float("inf")), "momentum must be finite"),
+    (optim.RMSprop, dict(eps=float("inf")), "eps must be finite"),
+    (optim.Adam, dict(weight_decay=float("inf")), "weight_decay must be finite"),
 ])
 def test_bad_hyper_parameters_raise_value_error(cls, kwargs, name):
     with pytest.raises(ValueError, match=name):
@@ -148,8 +152,24 @@ def test_invalid_change_is_rejected_and_leaves_the_optimizer_unchanged():
         opt.momentum = 0.0
     with pytest.raises(ValueError, match="nesterov"):
         opt.param_groups[0]["dampening"] = 0.5
+    with pytest.raises(ValueError, match="lr must be finite"):
+        opt.lr = float("inf")
     assert opt.lr == 0.1 and opt.momentum == 0.9 and opt.dampening == 0.0
     np.testing.assert_array_equal(opt.hyper, before)
+
+
+@pytest.mark.parametrize("cls, kwargs, name", [
+    (optim.SGD, dict(lr=1e39), "lr"),
+    (optim.Adam, dict(lr=1e39), "lr"),
+    (optim.AdamW, dict(eps=1e300), "eps"),
+    (optim.RMSprop, dict(weight_decay=-np.finfo(np.float64).min), "weight_decay"),
+])
+def test_hyper_parameters_must_be_finite_in_the_parameters_dtype(cls, kwargs, name):
+    """1e39 is a float64 but no float32: float32 parameters would become Inf/NaN at the first step."""
+    with pytest.raises(ValueError, match=f"{name} must be finite in float32"):
+        cls(make_arena(dtype=np.float32), **kwargs)
+    opt = cls(make_arena(dtype=np.float64), **kwargs)
+    assert np.isfinite(opt.hyper).all()
 
 
 def test_param_groups_keeps_extra_keys():
