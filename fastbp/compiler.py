@@ -107,6 +107,19 @@ def segment_scratch(ops, first, stop):
     return total - ops[stop - 1].n_out
 
 
+def _consts_table(ops, dtype):
+    """The (n_ops, N_CONSTS) constants in the model's dtype; ValueError naming the layer when one
+    does not fit (``LeakyReLU(1e39)`` is a float64 but no float32: its outputs would be Inf/NaN)."""
+    with np.errstate(over="ignore"):
+        consts = np.array([op.const for op in ops], dtype=dtype).reshape(-1, P.N_CONSTS)
+    bad = np.argwhere(~np.isfinite(consts))
+    if bad.size:
+        i, k = bad[0]
+        raise ValueError(f"{ops[i].name}: its constant {ops[i].const[k]:g} is not finite in "
+                         f"{np.dtype(dtype).name}, the model's dtype")
+    return consts
+
+
 def assign_slots(ops, in_features, out_features, segments, dtype):
     """Place every kept activation in a slot for the segmentation ``segments``."""
     segments = [int(s) for s in segments]
@@ -144,7 +157,7 @@ def assign_slots(ops, in_features, out_features, segments, dtype):
             prev = a
     return Layout(
         program=np.array(rows, dtype=np.int64).reshape(-1, P.N_COLS),
-        consts=np.array([op.const for op in ops], dtype=dtype).reshape(-1, P.N_CONSTS),
+        consts=_consts_table(ops, dtype),
         layout=np.array([0, boundary[segments[-1]], g0, g1, out_features], dtype=np.int64),
         segments=np.array(segments, dtype=np.int64),
         per_sample=scratch_base + scratch,

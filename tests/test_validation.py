@@ -129,10 +129,18 @@ def test_optimizer_of_another_model_is_rejected(model):
     (lambda: fb.GELU(approximate="fast"), ValueError, "approximate must be"),
     (lambda: fb.CrossEntropyLoss(label_smoothing=1.5), ValueError, "label_smoothing must be <= 1"),
     (lambda: fb.HuberLoss(delta=0), ValueError, "delta must be > 0"),
+    (lambda: fb.Sequential(fb.Linear(4, 5), fb.LeakyReLU(1e39), fb.Linear(5, 3)), ValueError,
+     r"Linear\(4→5\) \+ LeakyReLU: its constant 1e\+39 is not finite in float32"),
+    (lambda: fb.Sequential(fb.Linear(4, 5), fb.ReLU(), fb.ELU(-1e39)), ValueError, "ELU: its constant -1e.39 is not"),
 ])
 def test_bad_construction(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_a_large_constant_fits_a_float64_model():
+    model = fb.Sequential(fb.Linear(4, 5), fb.LeakyReLU(1e39), fb.Linear(5, 3), dtype=np.float64)
+    assert np.isfinite(model.predict(X32)).all()
 
 
 def test_loss_call_validates():
