@@ -44,8 +44,11 @@ def load(path, model_class):
         state = contents.get("state", np.zeros(0, dtype=params.dtype))
     except (KeyError, ValueError) as exc:
         raise ValueError(f"{path!r} is not a fastbp model file (bad architecture: {exc})") from None
-    layers = [layer_from_config(cfg) for cfg in config["layers"]]
-    model = model_class(*layers, dtype=config["dtype"], seed=0)
+    try:
+        layers = [layer_from_config(cfg) for cfg in config["layers"]]
+        model = model_class(*layers, dtype=config["dtype"], seed=0)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:    # a malformed architecture
+        raise ValueError(f"{path!r} is not a fastbp model file (bad architecture: {exc!r})") from None
     for name, saved, buf in (("parameters", params, model.arena.params), ("state", state, model.state.params)):
         if saved.dtype != model.dtype or saved.shape != buf.shape:
             raise ValueError(f"{path!r}: {name} of shape {saved.shape} and dtype {saved.dtype} do not fit "

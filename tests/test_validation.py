@@ -173,6 +173,17 @@ def test_load_rejects_non_models(tmp_path):
         fb.load(tmp_path / "missing.npz")
 
 
+@pytest.mark.parametrize("architecture", ['{"layers": 5}', '{"layers": [{"type": "Conv2d"}], "dtype": "float32"}',
+                                          '{"layers": [{"type": "Linear"}], "dtype": "float32"}', '[1, 2]',
+                                          '{"layers": [{"type": "Linear", "in_features": 4, "out_features": 3}]}'])
+def test_load_rejects_malformed_architectures(tmp_path, architecture):
+    path = tmp_path / "m.npz"
+    np.savez(path, format=np.array("fastbp-model"), version=np.array(1), architecture=np.array(architecture),
+             params=np.zeros(15, np.float32))
+    with pytest.raises(ValueError, match="not a fastbp model file"):
+        fb.load(path)
+
+
 @pytest.mark.parametrize("batch_size", [1, 4, 256])
 def test_predict_with_a_bad_row_leaves_out_untouched(model, batch_size):
     """The compiled predict checks all of X before its first chunk: no partial output."""
