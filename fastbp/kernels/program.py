@@ -52,6 +52,16 @@ def slab(ws, slot, cap, rows, width):
 
 
 @jit
+def _copy_rows(src, dst):
+    """``dst[...] = src`` for two arrays of one (rows, width) shape, as a loop: Numba's
+    broadcasting assignment compiles its shape-error message (str and repr of integers),
+    ~2.5 s of every cold compile for a shape check the callers make true (NOTES 38)."""
+    for i in range(src.shape[0]):
+        for j in range(src.shape[1]):
+            dst[i, j] = src[i, j]
+
+
+@jit
 def _vec(buf, offset, n):
     """``buf[offset:offset+n]``, or an empty view when ``offset < 0``."""
     if offset < 0:
@@ -110,7 +120,7 @@ def forward_ops(prog, consts, params, state, ws, cap, rows, work, training, upda
             if training:
                 dropout.dropout_forward(X, consts[i, K_P], seed, step * MAX_OPS + i, A)
             else:
-                A[...] = X
+                _copy_rows(X, A)
             continue
         activations.bias_act_forward(Z, bias, prog[i, C_ACT], consts[i, K_ALPHA], A)
 
@@ -323,9 +333,9 @@ def predict(prog, consts, params, state, ws, cap, layout, work, segments, X, out
     n_out = out.shape[1]
     for start in range(0, n, cap):
         rows = min(cap, n - start)
-        slab(ws, layout[L_INPUT], cap, rows, n_in)[...] = X[start:start + rows]
+        _copy_rows(X[start:start + rows], slab(ws, layout[L_INPUT], cap, rows, n_in))
         forward(prog, consts, params, state, ws, cap, rows, work, np.bool_(False), np.int64(0), np.int64(0),
                 segments, flush)
-        out[start:start + rows] = slab(ws, layout[L_OUTPUT], cap, rows, n_out)
+        _copy_rows(slab(ws, layout[L_OUTPUT], cap, rows, n_out), out[start:start + rows])
     fpenv.leave(old)
     return True
