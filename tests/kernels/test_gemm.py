@@ -253,6 +253,31 @@ def test_transposed_pack_matches_numpy(dtype):
             assert (dst[:doff] == -7).all() and (dst[doff + W * ncols:] == -7).all()
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_grouped_b_pack_is_the_panel_by_panel_pack(dtype):
+    """The serial path packs a k block's whole B panels in groups, row by row, when B's
+    rows are contiguous (``_pack_b_block``): the same panels as one ``_pack_b_panel``
+    after another, for group counts that do not divide the panels, a ragged last panel,
+    an offset k block, and B with strided rows (no grouping)."""
+    rng = np.random.default_rng(5)
+    nr, group = gemm.NR, gemm.PACK_GROUP
+    for n in (1, nr - 1, nr, nr + 3, 3 * nr, (group + 1) * nr + 5, (2 * group + 3) * nr):
+        for contiguous in (True, False):
+            k, p0, kc = 40, 3, 29
+            src = rng.standard_normal((k, n) if contiguous else (n, k)).astype(dtype)
+            brs, bcs = (n, 1) if contiguous else (1, k)
+            panels = gemm._cdiv(n, nr)
+            want = np.full(panels * nr * kc + 8, -7.0, dtype)
+            for jp in range(panels):
+                gemm._pack_b_panel(jp, n, p0, kc, src.ravel(), brs, bcs, want, 5)
+            got = np.full_like(want, -7.0)
+            gemm._pack_b_block(n, p0, kc, src.ravel(), brs, bcs, got, 5)
+            np.testing.assert_array_equal(got, want)
+            B = src if contiguous else src.T                   # B (k, n)
+            laid = want[5:5 + panels * nr * kc].reshape(panels, kc, nr)
+            np.testing.assert_array_equal(np.hstack(laid)[:, :n], B[p0:p0 + kc])
+
+
 def test_tile_width_follows_the_vector_width():
     from fastbp._jit import VECTOR_BITS
     assert gemm.NR == (32 if VECTOR_BITS >= 512 else 16)
