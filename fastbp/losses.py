@@ -27,7 +27,7 @@ class Loss:
             raise TypeError(f"pred must be a numpy.ndarray, got {type(pred).__name__}")
         if pred.dtype not in FLOAT_DTYPES:
             raise TypeError(f"pred must have dtype float32 or float64, got {pred.dtype}")
-        strict_matrix("pred", pred, pred.dtype, None)
+        pred = strict_matrix("pred", pred, pred.dtype, None)
         T, labels = self.prepare_target(target, pred.shape[1], pred.dtype, n_rows=pred.shape[0], strict=True)
         grad = np.empty_like(pred)
         value = loss_value_and_grad(self.code, pred, T, labels, pred.dtype.type(self.param), grad)

@@ -47,6 +47,16 @@ class Sequential:
         for i, layer in enumerate(layers):
             if not isinstance(layer, Module):
                 raise TypeError(f"layers[{i}] must be a fastbp layer, got {type(layer).__name__}")
+            if isinstance(layer, (Linear, BatchNorm1d)):
+                # a layer's parameters are views into one model's arena: sharing one object
+                # would leave an earlier model, or the first position, reading stale views
+                first = next(j for j, other in enumerate(layers) if other is layer)
+                if first < i:
+                    raise ValueError(f"layers[{i}] is the same {type(layer).__name__} object as layers[{first}]; "
+                                     f"fastbp does not tie weights between layers: create a new layer")
+                if getattr(layer, "_arena", None) is not None:
+                    raise ValueError(f"layers[{i}] ({layer!r}) already belongs to another model; create a new "
+                                     f"layer (copy weights with load_state_dict or layer.weight[...] = ...)")
         if not any(isinstance(layer, Linear) for layer in layers):
             raise ValueError("Sequential needs at least one Linear layer")
         self.layers = list(layers)
@@ -87,6 +97,10 @@ class Sequential:
         self._program, self._consts, self._layout = lay.program, lay.consts, lay.layout
         self._segments, self._per_sample = lay.segments, lay.per_sample
         self._has_batchnorm = any(isinstance(layer, BatchNorm1d) for layer in self.layers)
+        # BatchNorm1d without running statistics normalises by the batch's in eval mode too
+        self._batch_stats_in_eval = any(isinstance(layer, BatchNorm1d) and not layer.track_running_stats
+                                        for layer in self.layers)
+        self._mode_dependent = any(isinstance(layer, (BatchNorm1d, Dropout)) for layer in self.layers)
         self.capacity = 0                           # the workspace is re-allocated on next use
         self._forward_rows = 0
 
@@ -209,10 +223,17 @@ class Sequential:
         """Bytes of the activation workspace allocated now."""
         return self._ws.nbytes
 
-    def _check_batch_rows(self, name, rows):
-        if self.training and self._has_batchnorm and rows < 2:
+    def _check_batch_rows(self, name, rows, training=None):
+        """BatchNorm1d normalising by batch statistics (training mode, or no running statistics)
+        needs 2 rows or more, as in torch ("Expected more than 1 value per channel")."""
+        hint = "use a larger batch" if training is not None else "use a larger batch or model.eval()"
+        training = self.training if training is None else training
+        if rows < 2 and self._has_batchnorm and training:
             raise ValueError(f"{name} has 1 row: BatchNorm1d needs more than 1 value per feature in "
-                             f"training mode (use a larger batch or model.eval())")
+                             f"training mode ({hint})")
+        if rows < 2 and self._batch_stats_in_eval:
+            raise ValueError(f"{name} has 1 row: a BatchNorm1d with track_running_stats=False normalises "
+                             f"by the batch's statistics in every mode and needs more than 1 row")
 
     def _check_optimizer(self, optimizer):
         if not isinstance(optimizer, Optimizer):
@@ -222,13 +243,21 @@ class Sequential:
                              "pass model.parameters() to it")
 
     def train_step(self, xb, yb, loss, optimizer):
-        """Forward, loss, backward and ``optimizer`` update as one compiled call; returns the loss."""
+        """Forward, loss, backward and ``optimizer`` update as one compiled call; returns the loss.
+
+        The step runs in training mode (BatchNorm1d batch statistics and running-statistics
+        update, dropout on).  A model with BatchNorm1d or Dropout in eval mode raises
+        instead of silently training as if in training mode: call ``model.train()`` first.
+        """
         loss = get_loss(loss)
         self._check_optimizer(optimizer)
+        if not self.training and self._mode_dependent:
+            raise ValueError("train_step runs in training mode, but the model is in eval mode and has "
+                             "BatchNorm1d or Dropout layers; call model.train() first")
         xb = strict_matrix("xb", xb, self.dtype, self.in_features, finite=False)
         T, labels = loss.prepare_target(yb, self.out_features, self.dtype, n_rows=xb.shape[0], strict=True)
         rows = xb.shape[0]
-        self._check_batch_rows("xb", rows)
+        self._check_batch_rows("xb", rows, training=True)
         self._ensure_capacity(rows)
         self._stage_input("xb", xb)
         step = optimizer.step_count + 1
@@ -279,7 +308,7 @@ class Sequential:
         n = X.shape[0]
         if checkpoint is not None:
             self.set_checkpoint(checkpoint, batch_size=min(batch_size, n))
-        if self._has_batchnorm and (n == 1 or n % batch_size == 1):
+        if self._has_batchnorm and (n == 1 or batch_size == 1 or n % batch_size == 1):
             raise ValueError(f"with {n} samples and batch_size={batch_size} a batch of 1 row occurs, which "
                              f"BatchNorm1d cannot normalise in training mode; change batch_size")
         rows = min(batch_size, n)
@@ -327,18 +356,26 @@ class Sequential:
         """Network outputs (logits for classification) for every row of X, in eval semantics.
 
         Args:
-            batch_size: rows per compiled forward pass (the workspace holds this many).
+            batch_size: rows per compiled forward pass (the workspace holds this many).  A model
+                with a BatchNorm1d that has no running statistics predicts all rows in one pass.
             out: optional (N, out_features) C-contiguous array of the model's dtype to write
                 into; with it, a repeated call allocates nothing.
         """
         Xc = as_matrix("X", X, self.dtype, self.in_features, finite=False)   # checked in the compiled call
         if out is not None:
-            output_matrix("out", out, self.dtype, (Xc.shape[0], self.out_features))
+            out = output_matrix("out", out, self.dtype, (Xc.shape[0], self.out_features))
         return self._predict(Xc, check_positive_int("batch_size", batch_size), out, source=X)
 
     def _predict(self, X, batch_size=256, out=None, source=None):
         """``predict`` on a converted, C-contiguous X; raises ValueError (naming ``X``, whose
-        original is ``source``) before computing anything when X holds NaN or Inf."""
+        original is ``source``) before computing anything when X holds NaN or Inf.
+
+        A BatchNorm1d without running statistics normalises by the statistics of the rows it
+        is given, so such a model predicts all of X in one pass (as torch's ``model(X)``
+        does): chunks would each get their own statistics."""
+        if self._batch_stats_in_eval:
+            self._check_batch_rows("X", X.shape[0])
+            batch_size = X.shape[0]
         self._ensure_capacity(min(batch_size, X.shape[0]))
         if out is None:
             out = np.empty((X.shape[0], self.out_features), dtype=self.dtype)

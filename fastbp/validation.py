@@ -52,8 +52,17 @@ def check_float(name, value, low=None, high=None, low_open=False):
 
 
 def _require_ndarray(name, a):
+    """``a`` as a plain ndarray: a subclass (np.matrix, np.memmap) as a view of its data,
+    since the compiled kernels and ``reshape`` need plain-array semantics (a matrix stays
+    2-D through ``reshape(-1)``).  Masked arrays are refused: their mask would be lost."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+    if type(a) is np.ndarray:
+        return a
+    if isinstance(a, np.ma.MaskedArray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got a masked array; fill or drop the masked "
+                        f"values first (numpy.ma.filled)")
+    return a.view(np.ndarray)
 
 
 def non_finite_error(name, source, converted):
@@ -90,7 +99,7 @@ def strict_matrix(name, a, dtype, width, finite=True):
 
     ``finite=False`` leaves the NaN/Inf check to the caller (``copy_finite`` while staging).
     """
-    _require_ndarray(name, a)
+    a = _require_ndarray(name, a)
     if a.dtype != dtype:
         raise TypeError(f"{name} must have dtype {dtype.name} (the model's dtype), got {a.dtype}")
     _check_shape(name, a, 2, width)
@@ -103,7 +112,7 @@ def strict_matrix(name, a, dtype, width, finite=True):
 
 def output_matrix(name, a, dtype, shape):
     """A writable C-contiguous array of exactly ``dtype`` and ``shape`` to write results into."""
-    _require_ndarray(name, a)
+    a = _require_ndarray(name, a)
     if a.dtype != dtype:
         raise TypeError(f"{name} must have dtype {dtype.name} (the model's dtype), got {a.dtype}")
     if a.shape != tuple(shape):
@@ -138,9 +147,7 @@ def as_matrix(name, a, dtype, width, finite=True):
 
 def as_labels(name, y, n_classes, n_rows=None, strict=False):
     """Integer class labels in [0, n_classes) as a C-contiguous int64 (N,) array."""
-    if strict:
-        _require_ndarray(name, y)
-    arr = np.asarray(y)
+    arr = _require_ndarray(name, y) if strict else np.asarray(y)
     if arr.dtype.kind not in "iu":
         if arr.dtype.kind == "f" and not strict and arr.size and np.all(np.isfinite(arr)) \
                 and np.all(arr == np.round(arr)):

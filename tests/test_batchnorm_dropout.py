@@ -141,6 +141,61 @@ def test_fit_rejects_a_final_batch_of_one_with_batchnorm():
         model.fit(np.ones((33, 6)), np.zeros(33, int), batch_size=16)
 
 
+def test_fit_rejects_batch_size_one_with_batchnorm():
+    """n % 1 == 0: the final-batch rule alone let batch_size=1 through, and every step then
+    normalised one row (running_var NaN, predictions NaN)."""
+    model = make()
+    before, state = model.parameters().params.copy(), model.state.params.copy()
+    with pytest.raises(ValueError, match="batch of 1 row"):
+        model.fit(np.ones((8, 6)), np.zeros(8, int), batch_size=1)
+    np.testing.assert_array_equal(model.parameters().params, before)
+    np.testing.assert_array_equal(model.state.params, state)
+
+
+@pytest.mark.parametrize("kw", [{"dropout": 0.0}, {"batchnorm": False}])
+def test_train_step_in_eval_mode_is_rejected(kw):
+    """The fused step always trains in training mode; in eval mode a model whose layers
+    depend on the mode raises instead (a 1-row batch made running_var NaN, a larger one
+    updated the running statistics torch's eval mode would keep)."""
+    model = make(**kw).eval()
+    opt = fb.optim.SGD(model.parameters(), lr=0.1)
+    before, state = model.parameters().params.copy(), model.state.params.copy()
+    x = np.random.default_rng(2).standard_normal((4, 6))
+    for rows in (1, 4):
+        with pytest.raises(ValueError, match="call model.train"):
+            model.train_step(x[:rows], np.zeros(rows, int), fb.CrossEntropyLoss(), opt)
+    np.testing.assert_array_equal(model.parameters().params, before)
+    np.testing.assert_array_equal(model.state.params, state)
+    assert opt.step_count == 0
+    model.train().train_step(x, np.zeros(4, int), fb.CrossEntropyLoss(), opt)
+    assert opt.step_count == 1
+
+
+def test_train_step_in_eval_mode_is_fine_without_mode_dependent_layers():
+    model = fb.MLP([6, 9, 5], dtype=np.float64, seed=0).eval()
+    opt = fb.optim.SGD(model.parameters(), lr=0.1)
+    model.train_step(np.ones((3, 6)), np.zeros(3, int), fb.CrossEntropyLoss(), opt)
+    assert opt.step_count == 1
+
+
+def test_untracked_batchnorm_predicts_all_rows_in_one_pass():
+    """Without running statistics BatchNorm1d normalises by the batch in eval mode too, so
+    predict must not split X into chunks with statistics of their own (257 rows in
+    chunks of 256 gave a last row equal to beta); one row raises, as in torch."""
+    model = fb.Sequential(fb.Linear(4, 3), fb.BatchNorm1d(3, track_running_stats=False), fb.Tanh(),
+                          fb.Linear(3, 2), dtype=np.float64, seed=0).eval()
+    X = np.random.default_rng(4).standard_normal((257, 4))
+    lin0, bn, _, lin1 = model.layers
+    z0 = X @ lin0.weight.T + lin0.bias
+    want = np.tanh(ref_norm.batchnorm_train(z0, bn.weight, bn.bias, bn.eps)["y"]) @ lin1.weight.T + lin1.bias
+    for batch_size in (256, 16, 1000):
+        np.testing.assert_allclose(model.predict(X, batch_size=batch_size), want, rtol=1e-12, atol=1e-13)
+    assert model.evaluate(X, np.zeros(257, int))["loss"] > 0
+    for call in (lambda: model.predict(X[:1]), lambda: model.forward(X[:1])):
+        with pytest.raises(ValueError, match="track_running_stats=False"):
+            call()
+
+
 @pytest.mark.parametrize("call, exc, match", [
     (lambda: fb.Dropout(1.0), ValueError, r"p must be in \[0, 1\)"),
     (lambda: fb.Dropout(-0.1), ValueError, "p must be >= 0"),

@@ -138,6 +138,45 @@ def test_bad_construction(call, exc, match):
         call()
 
 
+def test_a_layer_object_belongs_to_one_model_and_one_position():
+    """Layers hold views into their model's arena: reusing one left the first model (or
+    position) reading the other's buffer, and Sequential(l, act, l) silently made two
+    weight matrices where torch would tie one."""
+    lin = fb.Linear(4, 4)
+    fb.Sequential(lin, fb.ReLU(), fb.Linear(4, 2))
+    with pytest.raises(ValueError, match=r"layers\[0\] .* already belongs to another model"):
+        fb.Sequential(lin, fb.ReLU(), fb.Linear(4, 2))
+    shared = fb.Linear(4, 4)
+    with pytest.raises(ValueError, match=r"layers\[2\] is the same Linear object as layers\[0\]"):
+        fb.Sequential(shared, fb.Tanh(), shared)
+    relu = fb.ReLU()                               # parameter-free layers may repeat
+    fb.Sequential(fb.Linear(4, 4), relu, fb.Linear(4, 4), relu)
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+def test_ndarray_subclasses_on_the_strict_paths():
+    """np.matrix reached the compiled code (its reshape(-1) stays 2-D) and failed with a
+    Numba typing error; subclasses are now read as plain arrays, masked arrays refused."""
+    model = fb.MLP([4, 5, 3], dtype=np.float64, seed=0)
+    opt = fb.optim.SGD(model.parameters(), lr=0.1)
+    x = rng.standard_normal((6, 4))
+    want = model.forward(x)
+    np.testing.assert_array_equal(model.forward(np.matrix(x)), want)
+    np.testing.assert_array_equal(model.backward(np.matrix(np.ones((6, 3)))), model.backward(np.ones((6, 3))))
+    value, grad = fb.MSELoss()(np.matrix(want), np.zeros((6, 3)))
+    plain_value, plain_grad = fb.MSELoss()(want, np.zeros((6, 3)))
+    assert value == plain_value
+    np.testing.assert_array_equal(grad, plain_grad)
+    model.train_step(np.matrix(x), Y, fb.CrossEntropyLoss(), opt)
+    assert opt.step_count == 1
+    out = np.matrix(np.zeros((6, 3)))
+    model.predict(x, out=out)
+    np.testing.assert_array_equal(np.asarray(out), model.predict(x))
+    masked = np.ma.masked_array(x, mask=x > 1)
+    assert_unchanged(lambda: model.forward(masked), TypeError, "x must be a numpy.ndarray, got a masked array",
+                     model, opt=None)
+
+
 def test_a_large_constant_fits_a_float64_model():
     model = fb.Sequential(fb.Linear(4, 5), fb.LeakyReLU(1e39), fb.Linear(5, 3), dtype=np.float64)
     assert np.isfinite(model.predict(X32)).all()
