@@ -20,8 +20,10 @@ is optimal among plans that recompute each segment once from its stored input
 revolve, which trades more recompute for less memory, is not explored.
 """
 import math
+import numbers
 from dataclasses import dataclass
 
+import numpy as np
 import psutil
 
 from .compiler import assign_slots, segment_scratch
@@ -222,13 +224,29 @@ def min_bytes(model, batch_size):
     return min_units(ops, n_in) * batch_size * dtype.itemsize
 
 
+def _check_segments(segments, n_ops):
+    """A hand-made plan's op boundaries: ints from 0, strictly increasing, ending at ``n_ops``."""
+    if isinstance(segments, np.ndarray) and segments.ndim == 1:
+        bounds = segments.tolist()
+    elif isinstance(segments, (list, tuple)):
+        bounds = list(segments)
+    else:
+        raise TypeError(f"plan.segments must be a list of ints (op boundaries), got {type(segments).__name__}")
+    bad = [b for b in bounds if isinstance(b, bool) or not isinstance(b, numbers.Integral)]
+    if bad:
+        raise TypeError(f"plan.segments must hold ints (op boundaries), got {bad[0]!r}")
+    if len(bounds) < 2 or bounds[0] != 0 or bounds[-1] != n_ops or any(a >= b for a, b in zip(bounds, bounds[1:])):
+        hint = " (a plan made for another model?)" if len(bounds) >= 2 and bounds[-1] != n_ops else ""
+        raise ValueError(f"plan.segments must start at 0, increase strictly and end at the number of ops "
+                         f"({n_ops}); got {bounds}{hint}")
+
+
 def resolve(model, checkpoint, batch_size):
     """``fit``'s ``checkpoint`` argument → a Plan (or None for no checkpointing)."""
     if checkpoint is None:
         return None
     if isinstance(checkpoint, Plan):
-        if checkpoint.segments[-1] != len(model._ops):
-            raise ValueError("checkpoint plan was made for another model")
+        _check_segments(checkpoint.segments, len(model._ops))
         return checkpoint
     if isinstance(checkpoint, str) and checkpoint in ("auto", "sqrt"):
         return plan(model, batch_size, checkpoint)

@@ -142,3 +142,61 @@ def test_uniform_segments():
     assert C.uniform_segments(10, 3) == [0, 3, 7, 10]
     assert C.uniform_segments(4, 9) == [0, 1, 2, 3, 4]
     assert C.uniform_segments(5, 1) == [0, 5]
+
+
+def hand_made_plan(segments):
+    return C.Plan(segments=segments, batch_size=16, peak_bytes=0, unplanned_bytes=0, recompute_flops=0,
+                  step_flops=1, stored=[])
+
+
+def small_data():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((16, 4)), rng.integers(0, 3, 16)
+
+
+@pytest.mark.parametrize("segments, exc, match", [
+    ([0, 2, 1, 3], ValueError, r"plan\.segments must start at 0, increase strictly and end at the number of ops "
+                               r"\(3\); got \[0, 2, 1, 3\]$"),
+    ([1, 3], ValueError, r"start at 0.*got \[1, 3\]$"),
+    ([3], ValueError, r"start at 0.*got \[3\]$"),
+    ([2, 0, 3], ValueError, r"increase strictly.*got \[2, 0, 3\]$"),
+    ([0, 5, 3], ValueError, r"increase strictly.*got \[0, 5, 3\]$"),
+    ([0, 1, 1, 3], ValueError, r"increase strictly.*got \[0, 1, 1, 3\]$"),
+    ([], ValueError, r"plan\.segments must start at 0.*got \[\]$"),
+    ([0, 2, 5], ValueError, r"end at the number of ops \(3\); got \[0, 2, 5\] \(a plan made for another model\?\)"),
+    ([0, 1.5, 3], TypeError, r"plan\.segments must hold ints \(op boundaries\), got 1\.5"),
+    ([0, True, 3], TypeError, r"plan\.segments must hold ints \(op boundaries\), got True"),
+    ("03", TypeError, r"plan\.segments must be a list of ints \(op boundaries\), got str"),
+    (3, TypeError, r"plan\.segments must be a list of ints \(op boundaries\), got int"),
+])
+def test_bad_hand_made_plan_fails_before_anything_runs(segments, exc, match):
+    X, y = small_data()
+    model = deep_model((4, 8, 8, 3))
+    assert len(model._ops) == 3
+    before = model.set_checkpoint(2, batch_size=16)
+    params, state = model.parameters().params.copy(), model.state.params.copy()
+    out, workspace = model.predict(X), model.workspace_bytes
+    with pytest.raises(exc, match=match):
+        model.set_checkpoint(hand_made_plan(segments), batch_size=16)
+    with pytest.raises(exc, match=match):
+        model.fit(X, y, optimizer=fb.optim.SGD(model.parameters(), lr=0.1), epochs=1, batch_size=16,
+                  checkpoint=hand_made_plan(segments))
+    assert model.checkpoint_plan is before and model.workspace_bytes == workspace
+    np.testing.assert_array_equal(model._segments, before.segments)
+    np.testing.assert_array_equal(model.parameters().params, params)
+    np.testing.assert_array_equal(model.state.params, state)
+    np.testing.assert_array_equal(model.predict(X), out)
+
+
+@pytest.mark.parametrize("segments", [[0, 2, 3], (0, 1, 3), np.array([0, 1, 2, 3])])
+def test_valid_hand_made_plan_matches_the_default(segments):
+    X, y = small_data()
+    reference, model = deep_model((4, 8, 8, 3)), deep_model((4, 8, 8, 3))
+    plan = hand_made_plan(segments)
+    assert model.set_checkpoint(plan, batch_size=16) is plan
+    np.testing.assert_array_equal(model._segments, segments)
+    np.testing.assert_array_equal(model.predict(X), reference.predict(X))
+    for m in (model, reference):
+        m.fit(X, y, optimizer=fb.optim.SGD(m.parameters(), lr=0.1), epochs=2, batch_size=8, seed=1, shuffle=False)
+    np.testing.assert_array_equal(model.parameters().params, reference.parameters().params)
+    np.testing.assert_array_equal(model.predict(X), reference.predict(X))
