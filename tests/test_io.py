@@ -26,7 +26,9 @@ def test_round_trip_is_exact_for_every_layer_type(tmp_path, dtype):
 def test_file_holds_json_and_plain_arrays(tmp_path):
     fb.MLP([3, 4, 2], seed=0).save(tmp_path / "m.npz")
     with np.load(tmp_path / "m.npz", allow_pickle=False) as f:
-        assert set(f.files) == {"format", "version", "architecture", "params", "state"}
+        assert set(f.files) == {"format", "version", "architecture", "params", "state", "dropout_seed", "step",
+                                "rng"}
+        assert f["dropout_seed"].dtype == np.int64 and f["step"].shape == () and f["rng"].dtype.kind == "U"
         config = json.loads(str(f["architecture"]))
     assert config["dtype"] == "float32" and config["layers"][0]["type"] == "Linear"
 
@@ -47,3 +49,68 @@ def test_newer_format_and_unknown_layers_are_rejected(tmp_path):
              architecture=np.array(json.dumps(model.config())), params=np.zeros(3, np.float32))
     with pytest.raises(ValueError, match="do not fit the architecture"):
         fb.load(tmp_path / "short.npz")
+
+
+def _dropout_mlp(seed=1):
+    model = fb.MLP([5, 8, 8, 3], batchnorm=True, dropout=0.3, dtype=np.float64, seed=seed)
+    return model, fb.optim.AdamW(model.parameters(), lr=1e-2)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_training_resumed_from_a_file_matches_uninterrupted_training(tmp_path, shuffle):
+    """The dropout stream (seed, step) and fit's shuffling stream travel with the model file;
+    the optimizer's state_dict is saved beside it, as one would checkpoint a run."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 5)), rng.integers(0, 3, 40)
+    ref, ref_opt = _dropout_mlp()
+    ref.fit(X, y, optimizer=ref_opt, epochs=3, batch_size=16, shuffle=shuffle)
+    ref.train_step(X[:8], y[:8], "cross_entropy", ref_opt)
+
+    model, opt = _dropout_mlp()
+    model.fit(X, y, optimizer=opt, epochs=1, batch_size=16, shuffle=shuffle)
+    model.save(tmp_path / "m.npz")
+    np.savez(tmp_path / "opt.npz", **opt.state_dict())
+    loaded = fb.load(tmp_path / "m.npz")
+    with np.load(tmp_path / "opt.npz", allow_pickle=False) as f:
+        opt = fb.optim.AdamW(loaded.parameters())
+        opt.load_state_dict({key: f[key] for key in f.files})
+    loaded.fit(X, y, optimizer=opt, epochs=2, batch_size=16, shuffle=shuffle)
+    loaded.train_step(X[:8], y[:8], "cross_entropy", opt)
+
+    assert np.array_equal(loaded.parameters().params, ref.parameters().params)
+    assert np.array_equal(loaded.state.params, ref.state.params)
+    assert np.array_equal(loaded.forward(X), ref.forward(X))           # training mode: the same masks
+
+
+def test_file_without_the_random_streams_still_loads(tmp_path):
+    """A file written before the streams were saved loads with a fresh seed-0 model's streams."""
+    model, opt = _dropout_mlp()
+    X = np.random.default_rng(2).standard_normal((16, 5))
+    model.fit(X, np.arange(16) % 3, optimizer=opt, epochs=2, batch_size=8)
+    np.savez(tmp_path / "old.npz", format=np.array("fastbp-model"), version=np.array(1),
+             architecture=np.array(json.dumps(model.config())), params=model.parameters().params,
+             state=model.state.params)
+    loaded = fb.load(tmp_path / "old.npz")
+    np.testing.assert_array_equal(loaded.parameters().params, model.parameters().params)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    fresh, _ = _dropout_mlp(seed=0)
+    fresh.load_state_dict(model.state_dict())
+    np.testing.assert_array_equal(loaded.forward(X), fresh.forward(X))
+    np.testing.assert_array_equal(loaded.forward(X), fresh.forward(X))
+
+
+@pytest.mark.parametrize("key, value", [("dropout_seed", np.array(1.5)), ("dropout_seed", np.array([1, 2])),
+                                        ("step", np.array(True)), ("step", np.array(-1)),
+                                        ("dropout_seed", np.array(2**63, dtype=np.uint64)),
+                                        ("step", np.array("3")), ("rng", np.array(3)),
+                                        ("rng", np.array(["{}"])), ("rng", np.array("{not json")),
+                                        ("rng", np.array('{"bit_generator": "MT19937"}')),
+                                        ("rng", np.array('{"bit_generator": "PCG64", "state": {"state": 1}}'))])
+def test_malformed_random_streams_are_rejected(tmp_path, key, value):
+    fb.MLP([3, 4, 2], dropout=0.5, seed=0).save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as f:
+        contents = {k: f[k] for k in f.files}
+    contents[key] = value
+    np.savez(tmp_path / "bad.npz", **contents)
+    with pytest.raises(ValueError, match=f"not a fastbp model file .*{key}"):
+        fb.load(tmp_path / "bad.npz")
