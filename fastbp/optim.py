@@ -40,6 +40,8 @@ def _check_arena(params):
 
 
 def _float(name, value):
+    if isinstance(value, (str, bytes)):       # float("0.1") would parse it; torch raises too
+        raise TypeError(f"{name} must be a real number, got {value!r}")
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -359,7 +361,10 @@ class Adam(Optimizer):
         for k, v in values.items():
             if k == "betas":
                 try:
-                    beta1, beta2 = np.asarray(v, dtype=np.float64).tolist()
+                    pair = np.asarray(v)
+                    if pair.dtype.kind not in "biuf":
+                        raise TypeError
+                    beta1, beta2 = pair.astype(np.float64).tolist()
                 except (TypeError, ValueError):
                     raise TypeError(f"betas must be a pair of real numbers, got {v!r}") from None
                 out[k] = (beta1, beta2)

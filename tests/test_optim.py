@@ -116,6 +116,15 @@ def test_bad_types():
         optim.SGD(make_arena(), lr="fast")
     with pytest.raises(TypeError, match="betas"):
         optim.Adam(make_arena(), betas=0.9)
+    # numeric strings parsed as numbers before (float("0.1")); torch raises on them too
+    with pytest.raises(TypeError, match="lr must be a real number, got '0.1'"):
+        optim.SGD(make_arena(), lr="0.1")
+    with pytest.raises(TypeError, match="momentum must be a real number"):
+        optim.RMSprop(make_arena(), momentum="0.9")
+    with pytest.raises(TypeError, match="betas must be a pair of real numbers"):
+        optim.Adam(make_arena(), betas=("0.9", 0.999))
+    assert optim.Adam(make_arena(), betas=np.array([0.8, 0.9], np.float32)).param_groups[0]["betas"] == (
+        pytest.approx(0.8), pytest.approx(0.9))
     unallocated = ParameterArena(np.float32)
     unallocated.reserve("w", (3,))
     with pytest.raises(ValueError, match="allocated"):
