@@ -39,8 +39,8 @@ def _check_arena(params):
     return params
 
 
-def _float(name, value):
-    if isinstance(value, (str, bytes)):       # float("0.1") would parse it; torch raises too
+def _float(name, value, parse_strings=False):
+    if isinstance(value, (str, bytes)) and not parse_strings:   # torch's optimizers raise on "0.1" too
         raise TypeError(f"{name} must be a real number, got {value!r}")
     try:
         return float(value)
@@ -422,8 +422,9 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0):
         >>> total = clip_grad_norm_(model.parameters(), max_norm=1.0)
     """
     arena = _check_arena(params)
-    max_norm = _float("max_norm", max_norm)
-    norm_type = _float("norm_type", norm_type)
+    # torch's clip_grad_norm_ converts both with float(), so norm_type='inf' works
+    max_norm = _float("max_norm", max_norm, parse_strings=True)
+    norm_type = _float("norm_type", norm_type, parse_strings=True)
     if not 0.0 <= max_norm:
         raise ValueError(f"max_norm must be >= 0, got {max_norm}")
     if not 0.0 < norm_type:
