@@ -14,7 +14,7 @@ def gradient_norms(model, X, y, loss=None):
     """
     loss = CrossEntropyLoss() if loss is None else get_loss(loss)
     X = as_matrix("X", X, model.dtype, model.in_features)
-    T, labels = loss.prepare_target(y, model.out_features, model.dtype, n_rows=X.shape[0])
+    T, labels = loss.prepare_target(y, model.out_features, model.dtype, n_rows=X.shape[0], name="y")
     was_training = model.training
     model.train()
     try:

@@ -33,15 +33,16 @@ class Loss:
         value = loss_value_and_grad(self.code, pred, T, labels, pred.dtype.type(self.param), grad)
         return float(value), grad
 
-    def prepare_target(self, target, n_out, dtype, n_rows=None, strict=False):
-        """Targets as the kernel wants them: ``(T, labels)``; one of the two is empty."""
+    def prepare_target(self, target, n_out, dtype, n_rows=None, strict=False, name="target"):
+        """Targets as the kernel wants them: ``(T, labels)``; one of the two is empty.
+        Errors name the argument as the caller calls it (``name``: ``y``, ``yb``, ...)."""
         if strict and not isinstance(target, np.ndarray):
-            raise TypeError(f"target must be a numpy.ndarray, got {type(target).__name__}")
+            raise TypeError(f"{name} must be a numpy.ndarray, got {type(target).__name__}")
         if strict and target.dtype.kind == "f" and target.dtype != dtype:
-            raise TypeError(f"target must have dtype {np.dtype(dtype).name} like pred, got {target.dtype}")
-        T = as_matrix("target", target, dtype, n_out)
+            raise TypeError(f"{name} must have dtype {np.dtype(dtype).name} like the predictions, got {target.dtype}")
+        T = as_matrix(name, target, dtype, n_out)
         if n_rows is not None and T.shape[0] != n_rows:
-            raise ValueError(f"target has {T.shape[0]} rows but pred has {n_rows}")
+            raise ValueError(f"{name} has {T.shape[0]} rows but the predictions have {n_rows}")
         return T, _NO_LABELS
 
     def config(self):
@@ -85,10 +86,10 @@ class BCEWithLogitsLoss(Loss):
     code = codes.BCE_WITH_LOGITS
     metric = "accuracy"
 
-    def prepare_target(self, target, n_out, dtype, n_rows=None, strict=False):
-        T, labels = super().prepare_target(target, n_out, dtype, n_rows, strict)
+    def prepare_target(self, target, n_out, dtype, n_rows=None, strict=False, name="target"):
+        T, labels = super().prepare_target(target, n_out, dtype, n_rows, strict, name)
         if T.min() < 0 or T.max() > 1:
-            raise ValueError("target of BCEWithLogitsLoss must lie in [0, 1]")
+            raise ValueError(f"{name} of BCEWithLogitsLoss must lie in [0, 1]")
         return T, labels
 
 
@@ -109,8 +110,8 @@ class CrossEntropyLoss(Loss):
     def label_smoothing(self):
         return self.param
 
-    def prepare_target(self, target, n_out, dtype, n_rows=None, strict=False):
-        labels = as_labels("target", target, n_out, n_rows=n_rows, strict=strict)
+    def prepare_target(self, target, n_out, dtype, n_rows=None, strict=False, name="target"):
+        labels = as_labels(name, target, n_out, n_rows=n_rows, strict=strict)
         return _NO_TARGETS[np.dtype(dtype)], labels
 
     def config(self):

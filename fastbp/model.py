@@ -255,7 +255,8 @@ class Sequential:
             raise ValueError("train_step runs in training mode, but the model is in eval mode and has "
                              "BatchNorm1d or Dropout layers; call model.train() first")
         xb = strict_matrix("xb", xb, self.dtype, self.in_features, finite=False)
-        T, labels = loss.prepare_target(yb, self.out_features, self.dtype, n_rows=xb.shape[0], strict=True)
+        T, labels = loss.prepare_target(yb, self.out_features, self.dtype, n_rows=xb.shape[0], strict=True,
+                                      name="yb")
         rows = xb.shape[0]
         self._check_batch_rows("xb", rows, training=True)
         self._ensure_capacity(rows)
@@ -296,13 +297,13 @@ class Sequential:
         epochs = check_positive_int("epochs", epochs)
         batch_size = check_positive_int("batch_size", batch_size)
         X = as_matrix("X", X, self.dtype, self.in_features)
-        T, labels = loss.prepare_target(y, self.out_features, self.dtype)
+        T, labels = loss.prepare_target(y, self.out_features, self.dtype, name="y")
         same_rows("X", X, "y", labels if labels.size else T)
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise TypeError("validation_data must be a tuple (X_val, y_val)")
             Xv = as_matrix("validation_data[0]", validation_data[0], self.dtype, self.in_features)
-            Tv, Lv = loss.prepare_target(validation_data[1], self.out_features, self.dtype)
+            Tv, Lv = loss.prepare_target(validation_data[1], self.out_features, self.dtype, name="validation_data[1]")
             same_rows("validation_data[0]", Xv, "validation_data[1]", Lv if Lv.size else Tv)
         rng = self._rng if seed is None else np.random.default_rng(seed)
         n = X.shape[0]
@@ -389,7 +390,7 @@ class Sequential:
         """``{"loss": mean loss, metric: value}`` over (X, y); the model is not changed."""
         loss = CrossEntropyLoss() if loss is None else get_loss(loss)
         X = as_matrix("X", X, self.dtype, self.in_features)
-        T, labels = loss.prepare_target(y, self.out_features, self.dtype)
+        T, labels = loss.prepare_target(y, self.out_features, self.dtype, name="y")
         same_rows("X", X, "y", labels if labels.size else T)
         return self._evaluate(X, T, labels, loss)
 
