@@ -47,14 +47,22 @@ class CLIError(Exception):
 
 
 # ----------------------------------------------------------------- argument types
-def _positive_int(text):
+def _whole_number(text, minimum):
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
     return value
+
+
+def _positive_int(text):
+    return _whole_number(text, 1)
+
+
+def _non_negative_int(text):
+    return _whole_number(text, 0)
 
 
 def _positive_float(text):
@@ -210,7 +218,7 @@ def build_parser():
                      help="gradient checkpointing (recompute activations in backward to save memory): "
                      "auto (only when memory is short), sqrt, N uniform segments, or a memory budget "
                      "such as 512MB or 2GiB (default: off)")
-    fit.add_argument("--seed", type=int, default=0, help="seeds initialization, shuffling and the split "
+    fit.add_argument("--seed", type=_non_negative_int, default=0, help="seeds initialization, shuffling and the split "
                      "(default 0)")
     fit.add_argument("--threads", type=_positive_int, metavar="N", help="threads for the kernels "
                      "(default: all cores)")
@@ -298,8 +306,12 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"fastbp {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (CLIError, DataError, FileNotFoundError, IsADirectoryError, PermissionError, ValueError,
-            MemoryError) as exc:
+    except BrokenPipeError:
+        # the reader went away (fastbp predict ... | head): stop quietly, and keep Python's
+        # flush at exit from raising again on the closed stdout
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except (CLIError, DataError, OSError, ValueError, MemoryError) as exc:
         if os.environ.get("FASTBP_DEBUG"):
             raise
         message = " ".join(str(exc).split()) or type(exc).__name__
@@ -670,7 +682,14 @@ def _predict(args):
 
 
 def _fmt(value):
+    """A probability: 6 significant digits."""
     return f"{value:.6g}"
+
+
+def _fmt_exact(value):
+    """A predicted value: the shortest text that reads back as the same number of its dtype
+    (6 digits turned 1.7000003e9 into 1.7e+09)."""
+    return str(value)
 
 
 def _write_classification(out, labels, proba, classes):
@@ -686,7 +705,7 @@ def _write_classification(out, labels, proba, classes):
 def _write_regression(out, values, name):
     columns = [name] if values.shape[1] == 1 else [f"{name}_{j}" for j in range(values.shape[1])]
     if out is None or out.lower().endswith(".csv"):
-        _write_csv(out, columns, ([_fmt(v) for v in row] for row in values))
+        _write_csv(out, columns, ([_fmt_exact(v) for v in row] for row in values))
     elif out.lower().endswith(".npy"):
         np.save(out, values[:, 0] if values.shape[1] == 1 else values)
     else:

@@ -152,7 +152,8 @@ def test_train_regression_csv_and_predict(capsys, data, tmp_path):
     assert np.corrcoef(pred, truth)[0, 1] > 0.9                  # in target units, not standardized
     code, out, err = run(capsys, "predict", model, str(data / "price.csv"))
     assert out.splitlines()[0] == "price"
-    np.testing.assert_allclose([float(v) for v in out.splitlines()[1:]], pred, rtol=1e-5)
+    # every digit: 6 significant ones turned a prediction of 1.7000003e9 into 1.7e+09
+    np.testing.assert_array_equal(np.array(out.splitlines()[1:], dtype=pred.dtype), pred)
 
 
 def test_predict_without_sidecar_uses_raw_features(capsys, tmp_path):
@@ -260,6 +261,7 @@ def _errors(d):
         (["train", "--save", str(d / "nowhere" / "m.npz")], "does not exist"),
         (["train", "--layers", "12,abc"], "argument --layers"),
         (["train", "--epochs", "0"], "argument --epochs: must be at least 1"),
+        (["train", "--seed", "-1"], "argument --seed: must be at least 0"),
         (["train", "--val-split", "1.5"], "argument --val-split"),
         (["train", "--lr", "nan"], "argument --lr"),
         (["train", "--optimizer", "adagrad"], "argument --optimizer"),
@@ -284,6 +286,42 @@ def test_errors_are_one_line_exit_2(capsys, data, case):
     argv, fragment = _errors(data)[case]
     code, _out, err = run(capsys, *argv)
     assert_one_line_error(code, err, fragment)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (a device that is always full)")
+def test_write_errors_are_one_line_exit_2(capsys, data, tmp_path):
+    """An OSError writing the output (here: a full disk) escaped the one-line handler."""
+    model = str(tmp_path / "m.npz")
+    assert run(capsys, "train", "--data", str(data / "species.csv"), "--epochs", "1", "--quiet",
+               "--save", model)[0] == 0
+    os.symlink("/dev/full", tmp_path / "full.csv")
+    code, _, err = run(capsys, "predict", model, str(data / "species.csv"), "--out", str(tmp_path / "full.csv"))
+    assert_one_line_error(code, err, "No space left on device")
+
+
+def test_a_closed_stdout_ends_quietly(capsys, data, tmp_path, monkeypatch):
+    """fastbp ... | head: the reader closes the pipe; no BrokenPipeError traceback."""
+    model = str(tmp_path / "m.npz")
+    assert run(capsys, "train", "--data", str(data / "species.csv"), "--epochs", "1", "--quiet",
+               "--save", model)[0] == 0
+
+    class ClosedPipe(io.StringIO):
+        def __init__(self, fd):
+            super().__init__()
+            self.fd = fd
+
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fileno(self):
+            return self.fd
+
+    with open(tmp_path / "stdout", "w") as target:
+        monkeypatch.setattr(sys, "stdout", ClosedPipe(target.fileno()))
+        code = main(["predict", model, str(data / "species.csv")])
+    monkeypatch.undo()
+    assert code == 1
+    assert capsys.readouterr().err == ""
 
 
 def test_predict_feature_mismatch(capsys, data, tmp_path):
