@@ -165,8 +165,9 @@ prange = numba.prange
 
 def set_num_threads(n):
     """Set the number of threads every fastbp kernel (and BLAS, if loaded) uses."""
-    if isinstance(n, bool) or not isinstance(n, int):
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"n must be an int, got {type(n).__name__}")
+    n = int(n)                          # numpy integers too, as numba.set_num_threads takes them
     limit = numba.config.NUMBA_NUM_THREADS
     if not 1 <= n <= limit:
         raise ValueError(f"n must be between 1 and {limit} (NUMBA_NUM_THREADS), got {n}")
