@@ -22,6 +22,7 @@ import csv
 import json
 import os
 import zipfile
+from collections import Counter
 
 import numpy as np
 
@@ -30,6 +31,9 @@ MAX_INFERRED_CLASSES = 20
 SIDECAR_SUFFIX = ".preprocess.json"
 SIDECAR_FORMAT = "fastbp-preprocess"
 CSV_EXTENSIONS = (".csv", ".tsv", ".txt")
+#: cells that mean "no value" (compared case-insensitively after stripping); ``nan`` also parses
+#: as a float and is then refused as NaN
+NA_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-"})
 
 
 class DataError(ValueError):
@@ -96,6 +100,56 @@ def _is_number(text):
     return True
 
 
+def _is_na(text):
+    """A missing-value marker such as ``NA``, ``null``, ``?`` or an empty cell (``text`` is stripped)."""
+    return text.lower() in NA_MARKERS
+
+
+def _is_numeric_column(stripped):
+    """Every cell a number or a missing-value marker, and at least one a number that is not NaN."""
+    found = False
+    for cell in stripped:
+        if _is_number(cell):
+            found = found or not _is_na(cell)
+        elif not _is_na(cell):
+            return False
+    return found
+
+
+def _header_is_data(header, rows, target, require_target, features):
+    """Whether the first line is a data row rather than column names.
+
+    It is when every feature cell of it is a number, and the target cell (if any) does not
+    tell otherwise: a text name above a numeric target column (``2019,2020,sales``) or above
+    labels it is not one of (``0,1,2,label``, as pandas writes unnamed columns) is a header,
+    while a label that recurs below it (``5.1,3.5,1.4,0.2,setosa``) makes the line data.
+    """
+    if target is not None and target in header:
+        return False                               # --target named one of its cells
+    if features is not None and set(features) <= set(header):
+        return False                               # it holds the model's column names
+    t_index = None
+    if target is not None:
+        try:
+            t_index = int(target)
+        except ValueError:
+            t_index = None
+        if t_index is not None and -len(header) <= t_index < len(header):
+            t_index %= len(header)
+        else:
+            t_index = None
+    elif require_target:
+        t_index = len(header) - 1
+    if not all(_is_number(cell) for i, cell in enumerate(header) if i != t_index):
+        return False
+    if t_index is None or _is_number(header[t_index]):
+        return True
+    column = [row[t_index].strip() for row in rows]
+    if _is_numeric_column(column):
+        return False
+    return header[t_index] in column
+
+
 def _sniff_delimiter(first_line):
     if "," in first_line:
         return ","
@@ -130,13 +184,13 @@ def _load_csv(path, target, require_target, features=None):
         raise DataError(f"{path}: malformed CSV ({exc}); check quoting on that line") from None
     if header is None:
         raise DataError(f"{path} is empty; a CSV needs a header row and at least one data row")
-    if all(_is_number(name) for name in header):
+    if _header_is_data(header, rows, target, require_target, features):
         shown = ", ".join(header[:4]) + (", ..." if len(header) > 4 else "")
         raise DataError(f"{path}: the first line ({shown}) looks like data; "
                         "add a header row with column names")
     if any(not name for name in header):
         raise DataError(f"{path}: column {header.index('') + 1} of the header has no name; name every column")
-    dupes = sorted({name for name in header if header.count(name) > 1})
+    dupes = sorted(name for name, count in Counter(header).items() if count > 1)
     if dupes:
         raise DataError(f"{path}: duplicate column name(s) {', '.join(map(repr, dupes))}; make them unique")
     if not rows:
@@ -153,12 +207,13 @@ def _load_csv(path, target, require_target, features=None):
                         "and a target column")
 
     if features is not None:
-        missing = [name for name in features if name not in header]
+        position = {name: i for i, name in enumerate(header)}      # names are unique by now
+        missing = [name for name in features if name not in position]
         if missing:
             shown = ", ".join(map(repr, missing[:8])) + (", ..." if len(missing) > 8 else "")
             raise DataError(f"{path} lacks the feature column(s) {shown} that the model was trained on; "
                             "use the training file's column names in the header")
-        feature_idx = [header.index(name) for name in features]
+        feature_idx = [position[name] for name in features]
     else:
         feature_idx = [i for i in range(len(header)) if i != t_index]
     if not feature_idx:
@@ -196,8 +251,9 @@ def _numeric_column(path, name, cells, is_target):
             try:
                 values[row - 1] = float(cell)
             except ValueError:
-                if not cell:
-                    what, fix = "missing value", "fill in or drop rows with missing values"
+                if _is_na(cell):
+                    what = "missing value" + (f" ({cell!r})" if cell else "")
+                    fix = "fill in or drop rows with missing values"
                 else:
                     what = f"{cell!r} is not a number"
                     fix = ("targets must be all numbers or all labels" if is_target else
@@ -213,9 +269,12 @@ def _numeric_column(path, name, cells, is_target):
 
 
 def _target_column(path, name, cells):
-    """Numbers as float64 when every cell is one; otherwise the stripped strings (class labels)."""
+    """Numbers as float64 when every cell is one; otherwise the stripped strings (class labels).
+
+    Missing-value markers (``NA``, ``null``, ``?``, ...) among numbers are missing values, not labels.
+    """
     stripped = [cell.strip() for cell in cells]
-    if all(_is_number(cell) for cell in stripped):
+    if _is_numeric_column(stripped) or all(_is_number(cell) for cell in stripped):
         return _numeric_column(path, name, cells, is_target=True)
     if any(not cell for cell in stripped):
         row = stripped.index("") + 1
@@ -316,6 +375,29 @@ def infer_task(y):
     return "regression"
 
 
+def _mean_std(A):
+    """Per-column mean and std of ``A`` (N×F), finite for finite input; constant columns get std 1.
+
+    A column is constant when all its values are equal (not when its computed std is 0: rounding
+    gives 0.1, 0.1, ... a std of ~1e-16), and its mean is then that value, so it standardizes to 0.
+    """
+    shape = A.shape[1:]
+    A = A.reshape(len(A), -1)
+    const = (A == A[:1]).all(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = A.mean(axis=0)
+        std = A.std(axis=0)
+    big = ~(np.isfinite(mean) & np.isfinite(std)) & np.isfinite(A).all(axis=0)
+    if big.any():                                  # squares (or sums) past 1.8e308: scale to |x| <= 1
+        scale = np.abs(A[:, big]).max(axis=0)
+        scaled = A[:, big] / scale
+        mean[big] = scaled.mean(axis=0) * scale
+        std[big] = scaled.std(axis=0) * scale
+    mean[const] = A[0, const]
+    std[const] = 1.0                               # constant columns pass through centred
+    return mean.reshape(shape), std.reshape(shape)
+
+
 def _json_label(value):
     """A class label as JSON: ints stay ints (3.0 → 3), strings stay strings."""
     if isinstance(value, str):
@@ -351,17 +433,26 @@ class Preprocessing:
     @classmethod
     def fit(cls, X, feature_names, target_name=None, task="classification", y=None, loss=None):
         """Standardization from the training features ``X`` (and regression targets ``y``)."""
-        mean = X.mean(axis=0)
-        std = X.std(axis=0)
-        std[std == 0] = 1.0                        # constant columns pass through centred
+        mean, std = _mean_std(X)
         y_mean = y_std = None
         if task == "regression" and y is not None:
-            y_mean = y.mean(axis=0)
-            y_std = np.where(y.std(axis=0) == 0, 1.0, y.std(axis=0))
+            y_mean, y_std = _mean_std(np.asarray(y, dtype=np.float64))
         return cls(task, mean, std, feature_names, target_name, y_mean=y_mean, y_std=y_std, loss=loss)
 
     def transform(self, X, dtype=np.float64):
-        return ((X - self.mean) / self.std).astype(dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            Z = (X - self.mean) / self.std
+            if not np.isfinite(Z).all():           # X - mean overflowed (values near ±1.8e308)
+                Z = X / self.std - self.mean / self.std
+            Z = Z.astype(dtype)
+        bad = ~np.isfinite(Z)
+        if bad.any() and np.isfinite(X).all():
+            row, col = (int(i) for i in np.argwhere(bad)[0])
+            name = self.feature_names[col] if col < len(self.feature_names) else f"x{col}"
+            raise DataError(f"column {name!r}, data row {row + 1}: {float(X[row, col])!r} is too far outside the "
+                            f"range of the training data (it standardizes beyond {np.dtype(dtype).name}); "
+                            "check the value and its units")
+        return Z
 
     def encode_labels(self, y):
         """Class labels → indices 0..C-1 (sets ``classes`` on first use)."""
