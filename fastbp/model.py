@@ -225,7 +225,8 @@ class Sequential:
 
     def _check_batch_rows(self, name, rows, training=None):
         """BatchNorm1d normalising by batch statistics (training mode, or no running statistics)
-        needs 2 rows or more, as in torch ("Expected more than 1 value per channel")."""
+        needs 2 rows or more, as in torch ("Expected more than 1 value per channel").
+        ``training``: the mode the rows run in (None: the model's)."""
         hint = "use a larger batch" if training is not None else "use a larger batch or model.eval()"
         training = self.training if training is None else training
         if rows < 2 and self._has_batchnorm and training:
@@ -305,6 +306,7 @@ class Sequential:
             Xv = as_matrix("validation_data[0]", validation_data[0], self.dtype, self.in_features)
             Tv, Lv = loss.prepare_target(validation_data[1], self.out_features, self.dtype, name="validation_data[1]")
             same_rows("validation_data[0]", Xv, "validation_data[1]", Lv if Lv.size else Tv)
+            self._check_batch_rows("validation_data[0]", Xv.shape[0], training=False)   # before any epoch
         rng = self._rng if seed is None else np.random.default_rng(seed)
         n = X.shape[0]
         if checkpoint is not None:
@@ -375,7 +377,7 @@ class Sequential:
         is given, so such a model predicts all of X in one pass (as torch's ``model(X)``
         does): chunks would each get their own statistics."""
         if self._batch_stats_in_eval:
-            self._check_batch_rows("X", X.shape[0])
+            self._check_batch_rows("X", X.shape[0], training=False)
             batch_size = X.shape[0]
         self._ensure_capacity(min(batch_size, X.shape[0]))
         if out is None:

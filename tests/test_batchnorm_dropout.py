@@ -191,9 +191,14 @@ def test_untracked_batchnorm_predicts_all_rows_in_one_pass():
     for batch_size in (256, 16, 1000):
         np.testing.assert_allclose(model.predict(X, batch_size=batch_size), want, rtol=1e-12, atol=1e-13)
     assert model.evaluate(X, np.zeros(257, int))["loss"] > 0
-    for call in (lambda: model.predict(X[:1]), lambda: model.forward(X[:1])):
+    for call in (lambda: model.predict(X[:1]), lambda: model.forward(X[:1]),
+                 lambda: model.train().predict(X[:1])):
         with pytest.raises(ValueError, match="track_running_stats=False"):
             call()
+    before = model.parameters().params.copy()
+    with pytest.raises(ValueError, match=r"validation_data\[0\] has 1 row"):      # before any epoch runs
+        model.fit(X, np.zeros(257, int), batch_size=16, validation_data=(X[:1], np.zeros(1, int)))
+    np.testing.assert_array_equal(model.parameters().params, before)
 
 
 @pytest.mark.parametrize("call, exc, match", [
