@@ -311,7 +311,10 @@ class Sequential:
         n = X.shape[0]
         if checkpoint is not None:
             self.set_checkpoint(checkpoint, batch_size=min(batch_size, n))
-        if self._has_batchnorm and (n == 1 or batch_size == 1 or n % batch_size == 1):
+        if self._has_batchnorm and n == 1:
+            raise ValueError("X has 1 row: BatchNorm1d cannot normalise a single sample in training mode; "
+                             "train on more rows")
+        if self._has_batchnorm and (batch_size == 1 or n % batch_size == 1):
             raise ValueError(f"with {n} samples and batch_size={batch_size} a batch of 1 row occurs, which "
                              f"BatchNorm1d cannot normalise in training mode; change batch_size")
         rows = min(batch_size, n)

@@ -490,10 +490,18 @@ class Preprocessing:
         if not isinstance(d, dict) or d.get("format") != SIDECAR_FORMAT:
             raise DataError(f"{where} is not a fastbp preprocessing file")
         try:
-            return cls(d["task"], d["mean"], d["std"], d["feature_names"], d.get("target_name"),
+            prep = cls(d["task"], d["mean"], d["std"], d["feature_names"], d.get("target_name"),
                        d.get("classes"), d.get("y_mean"), d.get("y_std"), d.get("loss"))
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"{where} is damaged ({exc!r}); retrain and save the model again") from None
+        n = len(prep.feature_names)
+        if prep.task not in ("classification", "regression") or prep.mean.shape != (n,) \
+                or prep.std.shape != (n,) or not np.isfinite(prep.mean).all() or not (prep.std > 0).all() \
+                or not np.isfinite(prep.std).all():
+            raise DataError(f"{where} is damaged (task must be classification or regression, and mean and std "
+                            f"one finite number per feature, std > 0: {n} features); retrain and save the model "
+                            "again")
+        return prep
 
     def save(self, path):
         with open(path, "w", encoding="utf-8") as f:

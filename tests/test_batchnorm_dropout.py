@@ -141,6 +141,12 @@ def test_fit_rejects_a_final_batch_of_one_with_batchnorm():
         model.fit(np.ones((33, 6)), np.zeros(33, int), batch_size=16)
 
 
+def test_fit_on_one_row_with_batchnorm_says_so():
+    """One row cannot be fixed by any batch_size: the message said "change batch_size"."""
+    with pytest.raises(ValueError, match="X has 1 row: BatchNorm1d cannot normalise a single sample"):
+        make().fit(np.ones((1, 6)), np.zeros(1, int), batch_size=4)
+
+
 def test_fit_rejects_batch_size_one_with_batchnorm():
     """n % 1 == 0: the final-batch rule alone let batch_size=1 through, and every step then
     normalised one row (running_var NaN, predictions NaN)."""

@@ -1,4 +1,6 @@
 """fastbp.tabular: reading user tables, inferring the task, and the saved preprocessing."""
+import json
+
 import numpy as np
 import pytest
 
@@ -235,6 +237,14 @@ def test_damaged_sidecar(tmp_path):
     path = write(tmp_path, "m.npz.preprocess.json", '{"format": "other"}')
     with pytest.raises(DataError, match="not a fastbp preprocessing file"):
         Preprocessing.load(path)
+    good = Preprocessing.fit(np.array([[1.0, 5.0, 0.0], [3.0, 6.0, 1.0]]), ["a", "b", "c"], "y").to_dict()
+    # a hand-edited file whose mean had 2 of 3 entries failed later with numpy's broadcast message
+    for change in ({"mean": [0.0, 1.0]}, {"std": [1.0, 0.0, 1.0]}, {"std": [1.0, 1.0, float("inf")]},
+                   {"mean": [[0.0, 1.0, 2.0]]}, {"task": "ranking"}):
+        path = tmp_path / "bad.npz.preprocess.json"
+        path.write_text(json.dumps(dict(good, **change)))
+        with pytest.raises(DataError, match="is damaged .*one finite number per feature"):
+            Preprocessing.load(str(path))
 
 
 def test_model_path():
