@@ -242,6 +242,13 @@ def _copy8(src, s, dst, d):
 
 
 @jit
+def _copy_nr(src, s, dst, d):
+    """dst[d:d + NR] = src[s:s + NR]: one whole column of a B panel, 8 elements at a time."""
+    for r in range(0, NR, 8):
+        _copy8(src, s + _U[r], dst, d + _U[r])
+
+
+@jit
 def _pack_copy(src, cs, s0, nrows, ncols, dst, doff, W):
     """dst[doff + c*W + r] = src[s0 + c*cs + r]: each panel column is a contiguous copy."""
     ucs = np.uint64(cs)
@@ -268,8 +275,7 @@ def _pack_copy(src, cs, s0, nrows, ncols, dst, doff, W):
         # whole B panels (the parallel path's tasks): 8 loads then 8 stores, not the loop
         # below, which packed W2's 1024x1024 W in 0.66-1.28 ms against 0.53-0.69 (NOTES 39)
         for _ in range(ncols):
-            for r in range(0, NR, 8):
-                _copy8(src, s + _U[r], dst, d + _U[r])
+            _copy_nr(src, s, dst, d)
             s += ucs
             d += _U[NR]
     else:
@@ -374,14 +380,13 @@ def _pack_b_rows(B, brs, p0, kc, jp0, jp1, work, b_off):
     """Whole B panels jp0..jp1-1 of one k block, B's rows contiguous along j: row by row
     across the group, so each row of B is read as one run of (jp1-jp0)*NR elements.
     Panel by panel, W2's products read one cache line from each row, rows 4 KiB apart:
-    the pack took 0.47 ms of a 7 ms product against 0.37 ms now (NOTES section 39)."""
+    W2's nn pack took 0.66-1.07 ms of a 7-9 ms product against 0.41-0.50 ms now (NOTES 39)."""
     step = np.uint64(NR * kc)
     for p in range(kc):
         s = np.uint64((p0 + p) * brs + jp0 * NR)
         d = np.uint64(b_off + jp0 * NR * kc + p * NR)
         for _ in range(jp0, jp1):
-            for r in range(0, NR, 8):
-                _copy8(B, s + _U[r], work, d + _U[r])
+            _copy_nr(B, s, work, d)
             s += _U[NR]
             d += step
 
