@@ -4,13 +4,18 @@
 
 Numba has no vector types, so a register tile is written out element by element
 and LLVM's SLP vectorizer packs it into vector registers (benchmarks/NOTES.md,
-sections 3 and 24).  One tile per vector width: 6x32 float32 for AVX-512 (24 zmm
-accumulators of 32), 6x16 for AVX2 (12 ymm of 16); ``fastbp/kernels/gemm.py`` picks one
-at import.  Each tile comes with the function that moves it into the output.
+sections 3, 24 and 40).  One tile per vector width: 8x32 for AVX-512 (16 zmm accumulators
+of float32), 6x16 for AVX2 (12 ymm); ``fastbp/kernels/gemm.py`` picks one at import.
+The AVX-512 tile comes in two forms over the same packed panels: ``ukr_8x32`` in one pass
+(float32) and ``ukr_8x32_halves``, two passes of 16 columns (float64, whose vectors hold
+half as many elements: one pass needs 32 zmm accumulators and spills).  Each
+element gets the same chain of operations in both, so the bits do not depend on the form.
+Each tile comes with the function that moves it into the output.
 """
 import os
 
-TILES = [(6, 16), (6, 32)]
+# (MR, NR, float64 form): AVX2's float64 keeps one pass (not measured on an AVX2 machine in two)
+TILES = [(6, 16, 1), (8, 32, 2)]
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, os.pardir, "fastbp", "kernels", "microkernels.py")
 
@@ -20,6 +25,8 @@ The register tiles of the GEMM in ``gemm.py``:
 
 * ``ukr_{MR}x{NR}(kc, Ap, ao, Bp, bo, T, to)``: ``T[to + i*NR + j] = sum_p Ap[ao + p*MR + i] *
   Bp[bo + p*NR + j]`` over packed micro-panels, accumulated in registers across k.
+* ``ukr_{MR}x{NR}_halves``: the same tile in two passes of NR/2 columns (float64, where
+  one pass would need twice the vector registers; same bits).
 * ``tile_out_{NR}(T, to, C, co, ldc, add)``: ``C[co + i*ldc + j] (=|+=) T[to + i*NR + j]``.
 
 The tile always lands in contiguous scratch: with the output's row stride ``ldc``
@@ -64,22 +71,29 @@ def _at(base, i):
     return base if i == 0 else f"{base} + _U[{i}]"
 
 
-def ukr(MR, NR):
-    L = ["", "", "@jit", f"def ukr_{MR}x{NR}(kc, Ap, ao, Bp, bo, T, to):",
-         f'    """The {MR}x{NR} tile of A·B over kc packed steps into T[to:to + {MR * NR}] (row-major)."""',
-         "    _wide_vectors()", "    pa = np.uint64(ao)", "    pb = np.uint64(bo)",
-         "    # k = 0 peeled: initialises the accumulators in the arrays' dtype (no float64 literal)"]
+def ukr(MR, NR, parts=1):
+    """The MR x NR tile, computed in ``parts`` passes over column groups of NR/parts."""
+    name = f"ukr_{MR}x{NR}" + ("" if parts == 1 else "_halves" if parts == 2 else f"_{parts}parts")
+    how = "" if parts == 1 else f", {parts} passes of {NR // parts} columns"
+    L = ["", "", "@jit", f"def {name}(kc, Ap, ao, Bp, bo, T, to):",
+         f'    """The {MR}x{NR} tile of A·B over kc packed steps into T[to:to + {MR * NR}] (row-major{how})."""',
+         "    _wide_vectors()", "    t = np.uint64(to)"]
+    W = NR // parts
+    for part in range(parts):
+        cols = range(part * W, (part + 1) * W)
+        pb = "    pb = np.uint64(bo)" + ("" if part == 0 else f" + _U[{part * W}]")
+        L += ["    pa = np.uint64(ao)", pb,
+              "    # k = 0 peeled: initialises the accumulators in the arrays' dtype (no float64 literal)"]
 
-    def loads(ind):
-        L.extend(f"{ind}a{i} = Ap[{_at('pa', i)}]" for i in range(MR))
-        L.extend(f"{ind}b{j} = Bp[{_at('pb', j)}]" for j in range(NR))
-    loads("    ")
-    L.extend(f"    c{i}_{j} = a{i} * b{j}" for i in range(MR) for j in range(NR))
-    L += ["    for _ in range(1, kc):", f"        pa += _U[{MR}]", f"        pb += _U[{NR}]"]
-    loads("        ")
-    L.extend(f"        c{i}_{j} += a{i} * b{j}" for i in range(MR) for j in range(NR))
-    L.append("    t = np.uint64(to)")
-    L.extend(f"    T[{_at('t', i * NR + j)}] = c{i}_{j}" for i in range(MR) for j in range(NR))
+        def loads(ind):
+            L.extend(f"{ind}a{i} = Ap[{_at('pa', i)}]" for i in range(MR))
+            L.extend(f"{ind}b{j} = Bp[{_at('pb', j - part * W)}]" for j in cols)
+        loads("    ")
+        L.extend(f"    c{i}_{j} = a{i} * b{j}" for i in range(MR) for j in cols)
+        L += ["    for _ in range(1, kc):", f"        pa += _U[{MR}]", f"        pb += _U[{NR}]"]
+        loads("        ")
+        L.extend(f"        c{i}_{j} += a{i} * b{j}" for i in range(MR) for j in cols)
+        L.extend(f"    T[{_at('t', i * NR + j)}] = c{i}_{j}" for i in range(MR) for j in cols)
     return L
 
 
@@ -96,10 +110,10 @@ def tile_out(MR, NR):
 
 
 def main():
-    umax = max(max(MR * NR, NR) for MR, NR in TILES)
+    umax = max(max(MR * NR, NR) for MR, NR, _ in TILES)
     lines = [HEADER.replace("{umax}", str(umax)).rstrip("\n")]
-    for MR, NR in TILES:
-        lines += ukr(MR, NR) + tile_out(MR, NR)
+    for MR, NR, parts64 in TILES:
+        lines += ukr(MR, NR) + (ukr(MR, NR, parts64) if parts64 > 1 else []) + tile_out(MR, NR)
     with open(TARGET, "w") as f:
         f.write("\n".join(lines) + "\n")
     print("wrote", os.path.normpath(TARGET))

@@ -67,7 +67,7 @@ def _loops(MR, NR):
 
 def main():
     rng = np.random.default_rng(0)
-    for MR, NR in ((6, 16), (6, 32)):
+    for MR, NR in ((6, 16), (8, 32)):
         run_old, run_new = _loops(MR, NR)
         work = rng.random(4 * MR * KC + 4 * NR * KC + MR * NR + 64).astype(np.float32)
         ldc = 1024

@@ -15,7 +15,7 @@ per block, A is packed into ``MR``-row micro-panels and B into ``NR``-column
 micro-panels (zero padded, so every tile runs the same full micro-kernel), then a
 ``prange`` over (row block, column block) tasks runs the ``MR x NR`` register-tile
 micro-kernel ``_ukr``, which accumulates across k in registers (generated code in
-``microkernels.py``: 6x32 with AVX-512, 6x16 with AVX2, chosen at import by the
+``microkernels.py``: 8x32 with AVX-512, 6x16 with AVX2, chosen at import by the
 vector width Numba compiles for).  ``_tile_out`` moves each tile into ``C``: the
 first k block writes it, later ones add to it.
 Products below ``PAR_FLOPS``, and all products at one thread (where the serial path
@@ -58,15 +58,19 @@ from numba.np.ufunc.parallel import _iget_num_threads as _num_threads
 from fastbp._jit import BLAS_SMALL, FASTMATH_REDUCE, VECTOR_BITS, jit, jit_parallel, prange
 from fastbp.kernels import activations, fpenv, microkernels
 
-MR = 6               # micro-tile rows (fixed: the pack loops below are unrolled for 6)
-# micro-tile columns by the vector width Numba compiles for (NOTES section 24): 32 (two zmm
-# of float32) with AVX-512, 16 (two ymm) otherwise, where 6x32 needs 24 accumulators of 16
+# the register tile and the k block by the vector width Numba compiles for.  AVX-512: an
+# 8x32 tile (16 zmm accumulators of float32) over k blocks of up to 512; on the Xeon this
+# ran W2's steps 1.06x, W1's 1.02x and W4's 1.03x faster than 6x32 over blocks of 256 at two
+# threads, and 1.00x, 0.99x and 0.95x at one (NOTES section 40).  Otherwise (AVX2): 6x16
+# (12 ymm; 6x32 needs 24 accumulators of 16 registers: section 24) over blocks of up to 256.
+# MR is 6 or 8: the pack loops below have a branch for each.
 if VECTOR_BITS >= 512:
-    NR, _ukr, _tile_out = 32, microkernels.ukr_6x32, microkernels.tile_out_32
+    MR, NR, KC, _tile_out = 8, 32, 512, microkernels.tile_out_32
+    _UKR_F32, _UKR_F64 = microkernels.ukr_8x32, microkernels.ukr_8x32_halves
 else:
-    NR, _ukr, _tile_out = 16, microkernels.ukr_6x16, microkernels.tile_out_16
+    MR, NR, KC, _tile_out = 6, 16, 256, microkernels.tile_out_16
+    _UKR_F32 = _UKR_F64 = microkernels.ukr_6x16
 _U = np.arange(33, dtype=np.uint64)  # unsigned offsets: no wraparound code on loads
-KC = 256             # maximum k block (packed B micro-panel NR*KC*4 B = 16-32 KiB, fits L1)
 MC_PANELS = 4        # row micro-panels per parallel task (NOTES section 13)
 NC_PANELS = 4        # column micro-panels per parallel task
 PACK_GROUP = 4       # B panels the serial path packs together when B's rows are contiguous (NOTES 39)
@@ -254,7 +258,12 @@ def _pack_copy(src, cs, s0, nrows, ncols, dst, doff, W):
     ucs = np.uint64(cs)
     s = np.uint64(s0)
     d = np.uint64(doff)
-    if nrows == MR and W == MR:
+    if MR == 8 and nrows == MR and W == MR:
+        for _ in range(ncols):
+            _copy8(src, s, dst, d)
+            s += ucs
+            d += _U[MR]
+    elif MR == 6 and nrows == MR and W == MR:
         # unrolled: a 6-element inner loop would not vectorize
         for _ in range(ncols):
             x0 = src[s]
@@ -292,8 +301,9 @@ def _pack_transpose(src, rs, s0, nrows, ncols, dst, doff, W):
     """dst[doff + c*W + r] = src[s0 + r*rs + c]: source rows are contiguous along c."""
     urs = np.uint64(rs)
     d = np.uint64(doff)
-    if nrows == MR and W == MR:
+    if MR == 6 and nrows == MR and W == MR:
         # six row streams read in step, one contiguous 6-element store group per c
+        # (8-row panels take the 8x8 register transposes below)
         s = np.uint64(s0)
         for _ in range(ncols):
             x0 = src[s]
@@ -688,6 +698,18 @@ def _gemm(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep, path):
         _gemm_halves(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep)
     else:
         _gemm_parallel(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep)
+
+
+def _ukr(kc, Ap, ao, Bp, bo, T, to):
+    """The MR x NR register tile for ``Ap``'s dtype (inside jitted code only): float64 runs the
+    tile in two column halves on AVX-512, where one pass would need 32 zmm accumulators."""
+    raise NotImplementedError("_ukr() is only available inside Numba-compiled code")
+
+
+@overload(_ukr, inline="always")
+def _ukr_overload(kc, Ap, ao, Bp, bo, T, to):
+    tile = _UKR_F64 if Ap.dtype.bitwidth == 64 else _UKR_F32
+    return lambda kc, Ap, ao, Bp, bo, T, to: tile(kc, Ap, ao, Bp, bo, T, to)
 
 
 def _zero_of(a):

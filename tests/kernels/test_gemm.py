@@ -202,33 +202,39 @@ def test_backward_grads_is_tn_and_nn_bitwise_at_any_thread_count(shape, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
-@pytest.mark.parametrize("nr", [16, 32])
-def test_register_tiles_match_reference(nr, dtype):
-    """Both generated tiles, including the one this CPU's gemm does not use (in float32
-    only: its float64 version costs CI a compile of ~11 s, and the tile's code does not
-    depend on the dtype)."""
-    if nr != gemm.NR and dtype == np.float64:
-        pytest.skip("the tile this CPU does not use is checked in float32")
+@pytest.mark.parametrize("name", ["ukr_6x16", "ukr_8x32", "ukr_8x32_halves"])
+def test_register_tiles_match_reference(name, dtype):
+    """Every generated tile, including those this CPU's gemm does not use (in float32 only:
+    a float64 version costs CI a compile of ~11 s, and a tile's code does not depend on
+    the dtype); the two forms of the 8x32 tile give the same bits."""
     from fastbp.kernels import microkernels
-    ukr = getattr(microkernels, f"ukr_6x{nr}")
+    ukr = getattr(microkernels, name)
+    mr, nr = (int(v) for v in name.split("_")[1].split("x"))
+    used = ukr is (gemm._UKR_F64 if dtype == np.float64 else gemm._UKR_F32)
+    if not used and dtype == np.float64:
+        pytest.skip("tiles this CPU does not use are checked in float32")
     tile_out = getattr(microkernels, f"tile_out_{nr}")
     rng = np.random.default_rng(nr)
     for kc in (1, 2, 7, 256):
-        Ap = rng.standard_normal(3 + 6 * kc).astype(dtype)      # panels at odd offsets
+        Ap = rng.standard_normal(3 + mr * kc).astype(dtype)      # panels at odd offsets
         Bp = rng.standard_normal(5 + nr * kc).astype(dtype)
-        T = np.full(1 + 6 * nr, np.nan, dtype)
+        T = np.full(1 + mr * nr, np.nan, dtype)
         ukr(kc, Ap, 3, Bp, 5, T, 1)
-        want = Ap[3:].reshape(kc, 6).T.astype(np.float64) @ Bp[5:].reshape(kc, nr).astype(np.float64)
-        _check(T[1:].reshape(6, nr), want, kc, dtype)
+        want = Ap[3:].reshape(kc, mr).T.astype(np.float64) @ Bp[5:].reshape(kc, nr).astype(np.float64)
+        _check(T[1:].reshape(mr, nr), want, kc, dtype)
+        if name == "ukr_8x32_halves":
+            one_pass = np.full_like(T, np.nan)
+            microkernels.ukr_8x32(kc, Ap, 3, Bp, 5, one_pass, 1)
+            np.testing.assert_array_equal(T, one_pass)
         ldc = nr + 3
-        C = rng.standard_normal(2 + 6 * ldc).astype(dtype)
+        C = rng.standard_normal(2 + mr * ldc).astype(dtype)
         before = C.copy()
         tile_out(T, 1, C, 2, ldc, True)
-        rows = C[2:].reshape(6, ldc)
-        np.testing.assert_array_equal(rows[:, :nr], before[2:].reshape(6, ldc)[:, :nr] + T[1:].reshape(6, nr))
-        np.testing.assert_array_equal(rows[:, nr:], before[2:].reshape(6, ldc)[:, nr:])   # untouched
+        rows = C[2:].reshape(mr, ldc)
+        np.testing.assert_array_equal(rows[:, :nr], before[2:].reshape(mr, ldc)[:, :nr] + T[1:].reshape(mr, nr))
+        np.testing.assert_array_equal(rows[:, nr:], before[2:].reshape(mr, ldc)[:, nr:])   # untouched
         tile_out(T, 1, C, 2, ldc, False)
-        np.testing.assert_array_equal(C[2:].reshape(6, ldc)[:, :nr], T[1:].reshape(6, nr))
+        np.testing.assert_array_equal(C[2:].reshape(mr, ldc)[:, :nr], T[1:].reshape(mr, nr))
         assert C[0] == before[0] and C[1] == before[1]
 
 

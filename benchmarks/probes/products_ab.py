@@ -1,0 +1,92 @@
+"""The three layer products of several checkouts of fastbp, timed in ONE process (NOTES 40).
+
+    PYTHONPATH=. python benchmarks/probes/products_ab.py TREE [TREE ...] [--threads 1 2]
+        [--shapes 256x1024x1024 128x256x784 ...]
+
+``ab.py`` runs each checkout in its own process, and on this VM a process carries a bias of
+up to ~3% (the same tree against itself read W3 1.031 with every round agreeing).  Here each
+tree's ``fastbp`` package is copied into a temporary folder under a new name (``fastbp_0``,
+``fastbp_1``, ...; its imports rewritten), so all of them load into one process and the
+products alternate round by round.  Prints µs per product (median of 11 rounds) and the
+speed ratio to the first tree (above 1: faster).  Each copy compiles its kernels once
+(minutes); float32.
+"""
+import argparse
+import importlib
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+import numba
+import numpy as np
+
+
+def _copy_package(tree, name, into):
+    """Copy ``tree``/fastbp to ``into``/``name`` with every ``fastbp`` import renamed."""
+    dst = os.path.join(into, name)
+    shutil.copytree(os.path.join(tree, "fastbp"), dst, ignore=shutil.ignore_patterns("__pycache__"))
+    pattern = re.compile(r"\b(from|import) fastbp\b|\bfastbp\.(?=[A-Za-z_])")
+    for folder, _, files in os.walk(dst):
+        for f in files:
+            if f.endswith(".py"):
+                path = os.path.join(folder, f)
+                with open(path) as fh:
+                    text = fh.read()
+                text = pattern.sub(lambda m: f"{m.group(1)} {name}" if m.group(1) else f"{name}.", text)
+                with open(path, "w") as fh:
+                    fh.write(text)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("trees", nargs="+")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--shapes", nargs="+", default=["256x1024x1024", "256x1024x784", "128x256x784",
+                                                       "128x256x256", "64x256x256"])
+    args = parser.parse_args(argv)
+    tmp = tempfile.mkdtemp(prefix="products_ab_")
+    names = [f"fastbp_{i}" for i in range(len(args.trees))]
+    for tree, name in zip(args.trees, names):
+        _copy_package(os.path.abspath(tree), name, tmp)
+    sys.path.insert(0, tmp)
+    mods = {n: importlib.import_module(f"{n}.kernels.gemm") for n in names}
+    for n, tree in zip(names, args.trees):
+        print(f"{n}: {tree} (tile {mods[n].MR}x{mods[n].NR}, KC {mods[n].KC})")
+    rng = np.random.default_rng(0)
+    for threads in args.threads:
+        numba.set_num_threads(threads)
+        print(f"-- {threads} thread(s): µs per product, median of 11 alternating rounds (speed vs {names[0]})")
+        for M, N, K in (tuple(int(v) for v in s.split("x")) for s in args.shapes):
+            A = rng.standard_normal((M, K)).astype(np.float32)
+            W = rng.standard_normal((N, K)).astype(np.float32)
+            D = rng.standard_normal((M, N)).astype(np.float32)
+            for op, shape in (("nt", (M, N)), ("tn", (N, K)), ("nn", (M, K))):
+                calls = {}
+                for n, G in mods.items():
+                    work = np.empty(G.work_size(M, N, K), np.float32)
+                    out = np.empty(shape, np.float32)
+                    f = {"nt": lambda G=G, w=work, o=out: G.matmul_nt(A, W, w, o),
+                         "tn": lambda G=G, w=work, o=out: G.matmul_tn(D, A, w, o),
+                         "nn": lambda G=G, w=work, o=out: G.matmul_nn(D, W, w, o)}[op]
+                    f()
+                    calls[n] = f
+                reps = max(3, int(1e8 / (2 * M * N * K)))
+                times = {n: [] for n in calls}
+                for _ in range(11):
+                    for n, f in calls.items():
+                        t0 = time.perf_counter()
+                        for _ in range(reps):
+                            f()
+                        times[n].append((time.perf_counter() - t0) / reps * 1e6)
+                med = {n: statistics.median(v) for n, v in times.items()}
+                print(f"{M}x{N}x{K} {op}: " + "  ".join(f"{n[7:]} {med[n]:8.1f} ({med[names[0]] / med[n]:.3f}x)"
+                                                      for n in names), flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
