@@ -6,12 +6,78 @@ shared machine's load hits both alike.  Prints samples/s medians and new/base.
 
     git worktree add /tmp/base HEAD      # the baseline, e.g. the last commit
     python benchmarks/ab.py /tmp/base . [--threads 2] [--rounds 7] [--seconds 0.3] [--workloads W1,W4]
+        [--one-process]
+
+A process carries a bias of its own on this VM: the same tree against itself read W3
+1.031 with every round agreeing (NOTES section 40).  ``--one-process`` removes it: each
+tree's ``fastbp`` is copied under a new name (``copy_renamed``) and both run in this
+process, alternating round by round.
 """
 import argparse
+import hashlib
+import importlib
+import os
+import re
+import shutil
 import statistics
+import sys
+import tempfile
 
 from fastbp import bench
-from table import Worker  # benchmarks/table.py (the script folder is on sys.path)
+from table import Worker, rate  # benchmarks/table.py (the script folder is on sys.path)
+
+_FASTBP_NAME = re.compile(r"\b(from|import) fastbp\b|\bfastbp\.(?=[A-Za-z_])")
+
+
+def copy_renamed(tree, name, into):
+    """Copy ``tree``/fastbp to ``into``/``name`` with every ``fastbp`` import renamed, so that
+    several checkouts load side by side in one process.  Each file keeps its source's
+    modification time, so Numba's cache of an unchanged copy stays valid between runs."""
+    src = os.path.join(tree, "fastbp")
+    dst = os.path.join(into, name)
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+    for folder, _, files in os.walk(dst):
+        for f in files:
+            if f.endswith(".py"):
+                path = os.path.join(folder, f)
+                with open(path) as fh:
+                    text = fh.read()
+                text = _FASTBP_NAME.sub(lambda m: f"{m.group(1)} {name}" if m.group(1) else f"{name}.", text)
+                with open(path, "w") as fh:
+                    fh.write(text)
+                stat = os.stat(os.path.join(src, os.path.relpath(path, dst)))
+                os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def copies_folder(tree):
+    """A fixed folder per checkout for its renamed copies (so their compiled kernels are reused)."""
+    digest = hashlib.sha256(os.path.abspath(tree).encode()).hexdigest()[:12]
+    return os.path.join(tempfile.gettempdir(), "fastbp_copies", digest)
+
+
+class InProcess:
+    """A checkout's fastbp loaded under another name in this process, answering like a Worker."""
+
+    def __init__(self, tree, name, threads):
+        into = copies_folder(tree)
+        copy_renamed(os.path.abspath(tree), name, into)
+        sys.path.insert(0, into)
+        importlib.import_module(name).set_num_threads(threads)
+        self.bench = importlib.import_module(f"{name}.bench")
+        self.steps = {}
+
+    def ask(self, kind, workload, seconds):
+        assert kind == "step"
+        if workload not in self.steps:
+            _, widths, batch = self.bench.WORKLOADS[workload]
+            self.steps[workload] = step = self.bench.fastbp_step(widths, batch)
+            for _ in range(self.bench.WARMUP_STEPS):
+                step()
+        return rate(self.steps[workload], seconds)
+
+    def close(self):
+        pass
 
 
 def main(argv=None):
@@ -22,9 +88,15 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--seconds", type=float, default=0.3)
     parser.add_argument("--workloads", default=",".join(bench.WORKLOADS))
+    parser.add_argument("--one-process", action="store_true", help="both trees in this process")
     args = parser.parse_args(argv)
-    workers = {name: Worker("fastbp", args.threads, tree) for name, tree in (("base", args.base), ("new", args.new))}
-    print(f"threads {args.threads}, {args.rounds} rounds of {args.seconds} s; samples/s (median)")
+    trees = (("base", args.base), ("new", args.new))
+    if args.one_process:
+        workers = {name: InProcess(tree, f"fastbp_{name}", args.threads) for name, tree in trees}
+    else:
+        workers = {name: Worker("fastbp", args.threads, tree) for name, tree in trees}
+    where = "one process" if args.one_process else "one process per tree"
+    print(f"threads {args.threads}, {args.rounds} rounds of {args.seconds} s, {where}; samples/s (median)")
     print(f"{'workload':8} {'base':>10} {'new':>10} {'new/base':>9}  per-round new/base")
     try:
         for workload in args.workloads.split(","):

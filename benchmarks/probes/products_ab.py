@@ -6,39 +6,23 @@
 ``ab.py`` runs each checkout in its own process, and on this VM a process carries a bias of
 up to ~3% (the same tree against itself read W3 1.031 with every round agreeing).  Here each
 tree's ``fastbp`` package is copied into a temporary folder under a new name (``fastbp_0``,
-``fastbp_1``, ...; its imports rewritten), so all of them load into one process and the
+``fastbp_1``, ...; ``ab.copy_renamed``), so all of them load into one process and the
 products alternate round by round.  Prints µs per product (median of 11 rounds) and the
-speed ratio to the first tree (above 1: faster).  Each copy compiles its kernels once
-(minutes); float32.
+speed ratio to the first tree (above 1: faster).  Each copy compiles its kernels on its
+first run (minutes), then loads them from the cache; float32.
 """
 import argparse
 import importlib
 import os
-import re
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 
 import numba
 import numpy as np
 
-
-def _copy_package(tree, name, into):
-    """Copy ``tree``/fastbp to ``into``/``name`` with every ``fastbp`` import renamed."""
-    dst = os.path.join(into, name)
-    shutil.copytree(os.path.join(tree, "fastbp"), dst, ignore=shutil.ignore_patterns("__pycache__"))
-    pattern = re.compile(r"\b(from|import) fastbp\b|\bfastbp\.(?=[A-Za-z_])")
-    for folder, _, files in os.walk(dst):
-        for f in files:
-            if f.endswith(".py"):
-                path = os.path.join(folder, f)
-                with open(path) as fh:
-                    text = fh.read()
-                text = pattern.sub(lambda m: f"{m.group(1)} {name}" if m.group(1) else f"{name}.", text)
-                with open(path, "w") as fh:
-                    fh.write(text)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+from ab import copies_folder, copy_renamed  # noqa: E402  (benchmarks/ab.py)
 
 
 def main(argv=None):
@@ -48,11 +32,11 @@ def main(argv=None):
     parser.add_argument("--shapes", nargs="+", default=["256x1024x1024", "256x1024x784", "128x256x784",
                                                        "128x256x256", "64x256x256"])
     args = parser.parse_args(argv)
-    tmp = tempfile.mkdtemp(prefix="products_ab_")
     names = [f"fastbp_{i}" for i in range(len(args.trees))]
     for tree, name in zip(args.trees, names):
-        _copy_package(os.path.abspath(tree), name, tmp)
-    sys.path.insert(0, tmp)
+        into = copies_folder(tree)
+        copy_renamed(os.path.abspath(tree), name, into)
+        sys.path.insert(0, into)
     mods = {n: importlib.import_module(f"{n}.kernels.gemm") for n in names}
     for n, tree in zip(names, args.trees):
         print(f"{n}: {tree} (tile {mods[n].MR}x{mods[n].NR}, KC {mods[n].KC})")
@@ -85,7 +69,6 @@ def main(argv=None):
                 med = {n: statistics.median(v) for n, v in times.items()}
                 print(f"{M}x{N}x{K} {op}: " + "  ".join(f"{n[7:]} {med[n]:8.1f} ({med[names[0]] / med[n]:.3f}x)"
                                                       for n in names), flush=True)
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

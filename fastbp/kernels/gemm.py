@@ -61,7 +61,8 @@ from fastbp.kernels import activations, fpenv, microkernels
 # the register tile and the k block by the vector width Numba compiles for.  AVX-512: an
 # 8x32 tile (16 zmm accumulators of float32) over k blocks of up to 512; on the Xeon this
 # ran W2's steps 1.06x, W1's 1.02x and W4's 1.03x faster than 6x32 over blocks of 256 at two
-# threads, and 1.00x, 0.99x and 0.95x at one (NOTES section 40).  Otherwise (AVX2): 6x16
+# threads, and 1.00x, 0.99x and 0.95x at one (NOTES section 40; a packed B panel is then
+# 64 KiB, more than L1, yet KC 512 beat 256, 192 and 128 there).  Otherwise (AVX2): 6x16
 # (12 ymm; 6x32 needs 24 accumulators of 16 registers: section 24) over blocks of up to 256.
 # MR is 6 or 8: the pack loops below have a branch for each.
 if VECTOR_BITS >= 512:
