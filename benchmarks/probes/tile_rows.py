@@ -13,12 +13,12 @@ import sys
 import time
 
 import numpy as np
-from numba import njit
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 import gen_microkernels  # noqa: E402  (benchmarks/gen_microkernels.py)
 from fastbp._jit import jit  # noqa: E402
 from fastbp.kernels.microkernels import _wide_vectors  # noqa: E402
+from tile_stride import tiles_loop  # noqa: E402  (benchmarks/probes/tile_stride.py)
 
 KC = 256
 NR = 32
@@ -34,18 +34,7 @@ def _tile(MR, parts):
 
 
 def _runner(MR, parts):
-    ukr, out = _tile(MR, parts)
-
-    @njit
-    def run(reps, kc, work, C, ldc):
-        boff = 4 * MR * KC
-        toff = boff + 4 * NR * KC
-        for _ in range(reps):
-            for jb in range(4):
-                for ia in range(4):
-                    ukr(kc, work, ia * MR * kc, work, boff + jb * NR * kc, work, toff)
-                    out(work, toff, C, ia * MR * ldc + jb * NR, ldc, True)
-    return run
+    return tiles_loop(*_tile(MR, parts), MR, NR)
 
 
 def main():

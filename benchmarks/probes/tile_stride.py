@@ -46,23 +46,29 @@ def _loops(MR, NR):
     out = getattr(microkernels, f"tile_out_{NR}")
 
     @njit
-    def run_old(reps, kc, work, C, ldc, add):
+    def run_old(reps, kc, work, C, ldc):
         boff = 4 * MR * KC
         for _ in range(reps):
             for jb in range(4):
                 for ia in range(4):
-                    old(kc, work, ia * MR * kc, work, boff + jb * NR * kc, C, ia * MR * ldc + jb * NR, ldc, add)
+                    old(kc, work, ia * MR * kc, work, boff + jb * NR * kc, C, ia * MR * ldc + jb * NR, ldc, True)
 
+    return run_old, tiles_loop(new, out, MR, NR)
+
+
+def tiles_loop(ukr, out, MR, NR):
+    """``run(reps, kc, work, C, ldc)``: ``reps`` times 4 x 4 tiles through scratch, then added into
+    C (``work`` holds 4 A panels, then 4 B panels of ``KC`` steps, then the tile)."""
     @njit
-    def run_new(reps, kc, work, C, ldc, add):
+    def run(reps, kc, work, C, ldc):
         boff = 4 * MR * KC
         toff = boff + 4 * NR * KC
         for _ in range(reps):
             for jb in range(4):
                 for ia in range(4):
-                    new(kc, work, ia * MR * kc, work, boff + jb * NR * kc, work, toff)
-                    out(work, toff, C, ia * MR * ldc + jb * NR, ldc, add)
-    return run_old, run_new
+                    ukr(kc, work, ia * MR * kc, work, boff + jb * NR * kc, work, toff)
+                    out(work, toff, C, ia * MR * ldc + jb * NR, ldc, True)
+    return run
 
 
 def main():
@@ -75,11 +81,11 @@ def main():
         reps = 1000
         res = {}
         for name, f in (("old (C, ldc)", run_old), ("new (scratch + tile_out)", run_new)):
-            f(1, KC, work, C, ldc, True)
+            f(1, KC, work, C, ldc)
             ts = []
             for _ in range(7):
                 t0 = time.perf_counter()
-                f(reps, KC, work, C, ldc, True)
+                f(reps, KC, work, C, ldc)
                 ts.append(time.perf_counter() - t0)
             res[name] = 2 * MR * NR * KC * 16 * reps / np.median(ts) / 1e9
         print(f"{MR}x{NR}: " + "  ".join(f"{k} {v:5.1f} GF/s" for k, v in res.items()), flush=True)
