@@ -50,19 +50,20 @@ def copy_renamed(tree, name, into):
                 os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
-def copies_folder(tree):
-    """A fixed folder per checkout for its renamed copies (so their compiled kernels are reused)."""
+def install_renamed(tree, name):
+    """``copy_renamed`` into a fixed folder per checkout (so the copy's compiled kernels are
+    reused by later runs), and put that folder on ``sys.path`` so ``name`` imports."""
     digest = hashlib.sha256(os.path.abspath(tree).encode()).hexdigest()[:12]
-    return os.path.join(tempfile.gettempdir(), "fastbp_copies", digest)
+    into = os.path.join(tempfile.gettempdir(), "fastbp_copies", digest)
+    copy_renamed(os.path.abspath(tree), name, into)
+    sys.path.insert(0, into)
 
 
 class InProcess:
     """A checkout's fastbp loaded under another name in this process, answering like a Worker."""
 
     def __init__(self, tree, name, threads):
-        into = copies_folder(tree)
-        copy_renamed(os.path.abspath(tree), name, into)
-        sys.path.insert(0, into)
+        install_renamed(tree, name)
         importlib.import_module(name).set_num_threads(threads)
         self.bench = importlib.import_module(f"{name}.bench")
         self.steps = {}

@@ -6,7 +6,7 @@
 ``ab.py`` runs each checkout in its own process, and on this VM a process carries a bias of
 up to ~3% (the same tree against itself read W3 1.031 with every round agreeing).  Here each
 tree's ``fastbp`` package is copied into a temporary folder under a new name (``fastbp_0``,
-``fastbp_1``, ...; ``ab.copy_renamed``), so all of them load into one process and the
+``fastbp_1``, ...; ``ab.install_renamed``), so all of them load into one process and the
 products alternate round by round.  Prints µs per product (median of 11 rounds) and the
 speed ratio to the first tree (above 1: faster).  Each copy compiles its kernels on its
 first run (minutes), then loads them from the cache; float32.
@@ -22,7 +22,7 @@ import numba
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
-from ab import copies_folder, copy_renamed  # noqa: E402  (benchmarks/ab.py)
+from ab import install_renamed  # noqa: E402  (benchmarks/ab.py)
 
 
 def main(argv=None):
@@ -34,9 +34,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     names = [f"fastbp_{i}" for i in range(len(args.trees))]
     for tree, name in zip(args.trees, names):
-        into = copies_folder(tree)
-        copy_renamed(os.path.abspath(tree), name, into)
-        sys.path.insert(0, into)
+        install_renamed(tree, name)
     mods = {n: importlib.import_module(f"{n}.kernels.gemm") for n in names}
     for n, tree in zip(names, args.trees):
         print(f"{n}: {tree} (tile {mods[n].MR}x{mods[n].NR}, KC {mods[n].KC})")
