@@ -446,7 +446,7 @@ def _prepare(args, table):
     if task == "regression":
         y_reg = y.reshape(n, -1)
     prep = Preprocessing.fit(table.X[tr], table.feature_names, table.target_name, task,
-                             None if y_reg is None else y_reg[tr], loss=loss_name)
+                             None if y_reg is None else y_reg[tr], loss=loss_name, named_features=table.named)
     if task == "classification":
         codes = prep.encode_labels(y)            # classes from all samples: the split may miss one
         n_classes = len(prep.classes)
@@ -649,7 +649,8 @@ def _predict(args):
               "given and class indices as labels", file=sys.stderr)
 
     is_csv = os.path.splitext(args.data)[1].lower() in CSV_EXTENSIONS
-    features = prep.feature_names if prep is not None and is_csv else None
+    # columns by name when the model was trained on named ones (a CSV); else in order
+    features = prep.feature_names if prep is not None and is_csv and prep.named_features else None
     X = load_table(args.data, require_target=False, features=features).X
     if X.shape[1] != model.in_features:
         raise CLIError(f"{args.data} has {X.shape[1]} feature columns but the model expects "

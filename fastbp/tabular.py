@@ -41,13 +41,18 @@ class DataError(ValueError):
 
 
 class Table:
-    """Features ``X`` (float64, N×F), raw targets ``y`` (or None) and the column names."""
+    """Features ``X`` (float64, N×F), raw targets ``y`` (or None) and the column names.
 
-    def __init__(self, X, y, feature_names, target_name=None):
+    ``named``: the feature names come from a CSV header; arrays (.npz, .npy) have none,
+    and their columns are called ``x0, x1, ...`` by position.
+    """
+
+    def __init__(self, X, y, feature_names, target_name=None, named=True):
         self.X = X
         self.y = y
         self.feature_names = list(feature_names)
         self.target_name = target_name
+        self.named = named
 
     def __len__(self):
         return self.X.shape[0]
@@ -326,6 +331,13 @@ def _targets(where, y, n_rows):
         y = y.astype(np.float64)
         if not np.isfinite(y).all():
             raise DataError(f"{where} has NaN or Inf values; every sample needs a finite target")
+    elif y.ndim == 1:
+        # text read the way a CSV's target column is: numbers with missing-value markers
+        # ("1", "2", "NA") are numbers with a missing value, not three class labels
+        y = _target_column(where, "y", y.tolist())
+    else:
+        raise DataError(f"{where} holds text of shape {y.shape}; string targets are one class label per "
+                        "row (shape (N,))")
     return y
 
 
@@ -348,7 +360,7 @@ def _load_npz(path, require_target):
         elif require_target:
             raise DataError(f"{path} has no array 'y' (found: {', '.join(names)}); "
                             "save it with numpy.savez(path, X=features, y=targets)")
-    return Table(X, y, [f"x{i}" for i in range(X.shape[1])], "y")
+    return Table(X, y, [f"x{i}" for i in range(X.shape[1])], "y", named=False)
 
 
 def _load_npy(path, targets_path, require_target):
@@ -362,7 +374,7 @@ def _load_npy(path, targets_path, require_target):
             raise DataError(f"--targets must be a .npy file, got {targets_path}")
         _check_readable(targets_path)
         y = _targets(targets_path, _load_array(targets_path), X.shape[0])
-    return Table(X, y, [f"x{i}" for i in range(X.shape[1])], "y")
+    return Table(X, y, [f"x{i}" for i in range(X.shape[1])], "y", named=False)
 
 
 # --------------------------------------------------------------------------- the task
@@ -415,11 +427,13 @@ class Preprocessing:
         classes: the original class labels; class index i means ``classes[i]``.
         y_mean, y_std: regression target standardization (the model predicts standardized values).
         feature_names, target_name: column names, to select columns of a prediction CSV.
+        named_features: whether ``feature_names`` came from a CSV header.  When the model was
+            trained on arrays (``x0, x1, ...``), a prediction CSV's columns are taken in order.
         loss: the training loss name (``"bce"`` changes how outputs become probabilities).
     """
 
     def __init__(self, task, mean, std, feature_names, target_name=None, classes=None,
-                 y_mean=None, y_std=None, loss=None):
+                 y_mean=None, y_std=None, loss=None, named_features=True):
         self.task = task
         self.mean = np.asarray(mean, dtype=np.float64)
         self.std = np.asarray(std, dtype=np.float64)
@@ -429,15 +443,18 @@ class Preprocessing:
         self.y_mean = None if y_mean is None else np.asarray(y_mean, dtype=np.float64)
         self.y_std = None if y_std is None else np.asarray(y_std, dtype=np.float64)
         self.loss = loss
+        self.named_features = named_features
 
     @classmethod
-    def fit(cls, X, feature_names, target_name=None, task="classification", y=None, loss=None):
+    def fit(cls, X, feature_names, target_name=None, task="classification", y=None, loss=None,
+            named_features=True):
         """Standardization from the training features ``X`` (and regression targets ``y``)."""
         mean, std = _mean_std(X)
         y_mean = y_std = None
         if task == "regression" and y is not None:
             y_mean, y_std = _mean_std(np.asarray(y, dtype=np.float64))
-        return cls(task, mean, std, feature_names, target_name, y_mean=y_mean, y_std=y_std, loss=loss)
+        return cls(task, mean, std, feature_names, target_name, y_mean=y_mean, y_std=y_std, loss=loss,
+                   named_features=named_features)
 
     def transform(self, X, dtype=np.float64):
         with np.errstate(over="ignore", invalid="ignore"):
@@ -481,7 +498,8 @@ class Preprocessing:
         def vec(a):
             return None if a is None else [float(v) for v in np.ravel(a)]
         return {"format": SIDECAR_FORMAT, "version": 1, "task": self.task, "loss": self.loss,
-                "feature_names": self.feature_names, "target_name": self.target_name,
+                "feature_names": self.feature_names, "named_features": self.named_features,
+                "target_name": self.target_name,
                 "mean": vec(self.mean), "std": vec(self.std), "classes": self.classes,
                 "y_mean": vec(self.y_mean), "y_std": vec(self.y_std)}
 
@@ -491,10 +509,14 @@ class Preprocessing:
             raise DataError(f"{where} is not a fastbp preprocessing file")
         try:
             prep = cls(d["task"], d["mean"], d["std"], d["feature_names"], d.get("target_name"),
-                       d.get("classes"), d.get("y_mean"), d.get("y_std"), d.get("loss"))
+                       d.get("classes"), d.get("y_mean"), d.get("y_std"), d.get("loss"),
+                       d.get("named_features", True))
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"{where} is damaged ({exc!r}); retrain and save the model again") from None
         n = len(prep.feature_names)
+        if not isinstance(prep.named_features, bool):
+            raise DataError(f"{where} is damaged ('named_features' must be true or false); retrain and save "
+                            "the model again")
         if prep.task not in ("classification", "regression") or prep.mean.shape != (n,) \
                 or prep.std.shape != (n,) or not np.isfinite(prep.mean).all() or not (prep.std > 0).all() \
                 or not np.isfinite(prep.std).all():

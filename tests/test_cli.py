@@ -135,6 +135,26 @@ def test_integer_labels_357_are_mapped_and_restored(capsys, data, tmp_path):
         assert np.mean(f["label"] == np.load(data / "y357.npy")) >= 0.8
 
 
+def test_model_trained_on_arrays_predicts_from_a_csv_by_column_order(capsys, data, tmp_path):
+    # arrays have no column names: the sidecar called them x0, x1, x2 and predict asked the CSV
+    # for "the training file's column names", which no file had
+    model = str(tmp_path / "m.npz")
+    assert run(capsys, "train", "--data", str(data / "X.npy"), "--targets", str(data / "y357.npy"),
+               "--epochs", "2", "--quiet", "--save", model)[0] == 0
+    X = np.load(data / "X.npy")
+    with open(tmp_path / "new.csv", "w") as f:
+        f.write("height,width,depth\n")
+        f.writelines(",".join(repr(v) for v in row) + "\n" for row in X.tolist())
+    code, from_csv, err = run(capsys, "predict", model, str(tmp_path / "new.csv"))
+    assert code == 0, err
+    code, from_npy, err = run(capsys, "predict", model, str(data / "X.npy"))
+    assert code == 0, err
+    assert from_csv == from_npy and len(from_csv.splitlines()) == 151
+    (tmp_path / "narrow.csv").write_text("height,width\n1,2\n")
+    code, _, err = run(capsys, "predict", model, str(tmp_path / "narrow.csv"))
+    assert_one_line_error(code, err, "has 2 feature columns but the model expects 3")
+
+
 def test_train_regression_csv_and_predict(capsys, data, tmp_path):
     model = str(tmp_path / "price.npz")
     code, out, err = run(capsys, "train", "--data", str(data / "price.csv"), "--target", "price",

@@ -20,7 +20,7 @@ def test_csv_numeric_features_and_string_target(tmp_path):
     np.testing.assert_array_equal(t.X, [[1, 2.5], [-3, 40], [5, 6]])
     assert t.X.dtype == np.float64
     assert list(t.y) == ["cat", "dog", "cat"]
-    assert t.feature_names == ["a", "b"] and t.target_name == "label"
+    assert t.feature_names == ["a", "b"] and t.target_name == "label" and t.named
 
 
 def test_csv_target_by_name_or_index_and_numeric_target(tmp_path):
@@ -147,6 +147,7 @@ def test_npz(tmp_path):
     t = load_table(path)
     np.testing.assert_array_equal(t.X, [[0, 1], [2, 3], [4, 5]])
     np.testing.assert_array_equal(t.y, [3, 5, 7])
+    assert t.feature_names == ["x0", "x1"] and not t.named       # arrays have no column names
     np.savez(path, X=np.ones((3, 2)))
     assert load_table(path, require_target=False).y is None
     with pytest.raises(DataError, match="no array 'y'"):
@@ -156,6 +157,28 @@ def test_npz(tmp_path):
         load_table(path)
     np.savez(path, X=np.array([[1, None]], dtype=object), y=np.array([1]))
     with pytest.raises(DataError, match="Python objects"):
+        load_table(path)
+
+
+def test_array_text_targets_are_read_like_a_csv_target_column(tmp_path):
+    """Text targets in an .npz or .npy follow the CSV rules: numbers with a missing-value marker
+    are numbers with a missing value (they were taken as one class label per value), an empty
+    label is a missing target, and other text stays class labels."""
+    path = str(tmp_path / "d.npz")
+    X = np.ones((3, 2))
+    np.savez(path, X=X, y=np.array(["1.5", "NA", "2.5"]))
+    with pytest.raises(DataError, match=r"d.npz\['y'\]: column 'y', data row 2: missing value \('NA'\)"):
+        load_table(path)
+    np.savez(path, X=X, y=np.array(["1.5", " 2", "2.5"]))
+    t = load_table(path)
+    assert t.y.dtype == np.float64 and list(t.y) == [1.5, 2.0, 2.5]
+    np.savez(path, X=X, y=np.array(["cat", "", "dog"]))
+    with pytest.raises(DataError, match="data row 2: missing value; every sample needs a target"):
+        load_table(path)
+    np.savez(path, X=X, y=np.array(["None", " mild", "-"]))
+    assert list(load_table(path).y) == ["None", "mild", "-"]
+    np.savez(path, X=X, y=np.array([["a", "b"]] * 3))
+    with pytest.raises(DataError, match=r"text of shape \(3, 2\); string targets are one class label per row"):
         load_table(path)
 
 
@@ -203,6 +226,13 @@ def test_labels_and_standardization_round_trip(tmp_path):
     np.testing.assert_array_equal(again.std, prep.std)
     assert again.classes == [3, 5, 7]
     np.testing.assert_array_equal(again.decode_labels([2, 0]), [7, 3])
+    assert again.named_features
+    unnamed = Preprocessing.fit(X, ["x0", "x1"], "y", named_features=False)
+    unnamed.save(path)
+    assert Preprocessing.load(path).named_features is False
+    d = unnamed.to_dict()
+    del d["named_features"]                  # a sidecar written before the key existed
+    assert Preprocessing.from_dict(d).named_features is True
 
 
 def test_standardization_constant_and_huge_columns():
@@ -245,6 +275,9 @@ def test_damaged_sidecar(tmp_path):
         path.write_text(json.dumps(dict(good, **change)))
         with pytest.raises(DataError, match="is damaged .*one finite number per feature"):
             Preprocessing.load(str(path))
+    path.write_text(json.dumps(dict(good, named_features="yes")))
+    with pytest.raises(DataError, match="'named_features' must be true or false"):
+        Preprocessing.load(str(path))
 
 
 def test_model_path():
