@@ -19,10 +19,14 @@ ADAMW       [lr, beta1, beta2, eps, weight_decay]                2: exp_avg, exp
 
 The rules are torch.optim's (SGD, RMSprop, Adam without amsgrad, AdamW) in
 torch's operation order, except that moving averages are written
-``beta * m + (1 - beta) * g`` (torch uses ``lerp``); float64 results agree
-with torch 2.13 to ~1e-15.  Float math stays in the array dtype; only Adam's
-bias corrections (``1 - beta ** step``) and AdamW's decay factor
-``1 - lr * weight_decay`` are computed in float64 and then cast.  SGD's
+``beta * m + (1 - beta) * g`` (torch uses ``lerp``) and Adam multiplies
+``sqrt(v)`` by ``1 / sqrt(1 - beta2 ** step)`` where torch divides (a float32
+Adam step is bound by the shared divide/sqrt unit: one division fewer made
+it 1.1-1.5x faster, NOTES section 41); float64 results agree with torch 2.13
+to ~1e-15, float32 ones within an ulp.  Float math stays in the array dtype;
+only Adam's bias corrections (``1 - beta ** step``, and that reciprocal) and
+AdamW's decay factor ``1 - lr * weight_decay`` are computed in float64 and
+then cast.  SGD's
 momentum buffer is initialised to the gradient when ``step == 1``.
 RMSprop and Adam have no ``maximize`` flag.
 
@@ -132,7 +136,7 @@ def _adam(params, grads, exp_avg, exp_avg_sq, hyper, step, decoupled):
     bias_correction1 = 1.0 - math.pow(np.float64(beta1), t)
     bias_correction2 = 1.0 - math.pow(np.float64(beta2), t)
     step_size = T(lr / bias_correction1)
-    bias_correction2_sqrt = T(math.sqrt(bias_correction2))
+    inv_bias_correction2_sqrt = T(1.0 / math.sqrt(bias_correction2))
     one_minus_beta1 = T(1.0) - beta1
     one_minus_beta2 = T(1.0) - beta2
     decay = T(1.0 - lr * np.float64(weight_decay))   # AdamW: p *= 1 - lr * wd
@@ -149,7 +153,7 @@ def _adam(params, grads, exp_avg, exp_avg_sq, hyper, step, decoupled):
         v = beta2 * exp_avg_sq[i] + one_minus_beta2 * g * g
         exp_avg[i] = m
         exp_avg_sq[i] = v
-        denom = math.sqrt(v) / bias_correction2_sqrt + eps
+        denom = math.sqrt(v) * inv_bias_correction2_sqrt + eps
         params[i] = p - step_size * (m / denom)
 
 

@@ -1,0 +1,127 @@
+"""Where a training step's time goes beyond its products: the compiled step against its
+pieces called one after another (forward, loss, backward, optimizer), and each piece
+alone in a loop (its operands then stay in cache).
+
+    PYTHONPATH=. python benchmarks/probes/step_sequence.py [THREADS] [WORKLOAD]
+
+"in sequence" times each raw compiled call inside a step-like sequence (operands as the
+step leaves them); "alone" repeats the piece back to back; the products alone run on copies of the
+operands (as ``w4_pieces.py`` does), for what the step adds around them.  µs, medians over rounds.
+"""
+import sys
+import time
+
+import numpy as np
+
+import fastbp as fb
+from fastbp import bench
+from fastbp.kernels import gemm, losses, optim
+from fastbp.kernels.codes import RELU
+from fastbp.kernels import program as P
+
+threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+name = sys.argv[2] if len(sys.argv) > 2 else "W1"
+fb.set_num_threads(threads)
+_, widths, batch = bench.WORKLOADS[name]
+m = fb.MLP(widths, activation="relu", dtype=np.float32, seed=0)
+opt = fb.optim.Adam(m.parameters(), lr=1e-3)
+loss = fb.CrossEntropyLoss()
+x, y = bench.make_batch(widths, batch)
+m.train_step(x, y, loss, opt)
+T, labels = loss.prepare_target(y, m.out_features, m.dtype, n_rows=batch, strict=True, name="yb")
+flush = fb.get_flush_denormal()
+lay = m._layout
+cap, rows = m.capacity, batch
+ws = m._ws
+n_out = lay[P.L_WIDTH]
+Pout = P.slab(ws, lay[P.L_OUTPUT], cap, rows, n_out)
+dP = P.slab(ws, lay[P.L_GRAD0], cap, rows, n_out)
+step = [opt.step_count]
+
+
+def step_raw():
+    step[0] += 1
+    P.train_step(m._program, m._consts, m.arena.params, m.arena.grads, m.state.params, ws, cap, rows, lay,
+                 m._work, m._segments, m._dropout_seed, m._step, loss.code, m.dtype.type(loss.param), T, labels,
+                 opt.code, opt.state, opt.hyper, step[0], flush)
+
+
+def fwd():
+    P.forward(m._program, m._consts, m.arena.params, m.state.params, ws, cap, rows, m._work, True,
+              m._dropout_seed, m._step, m._segments, flush)
+
+
+def lossgrad():
+    losses.loss_value_and_grad(loss.code, Pout, T, labels, m.dtype.type(loss.param), dP)
+
+
+def bwd():
+    P.backward(m._program, m._consts, m.arena.params, m.arena.grads, m.state.params, ws, cap, rows, lay, m._work,
+               True, False, m._dropout_seed, m._step, m._segments, flush)
+
+
+def optstep():
+    step[0] += 1
+    optim.optimizer_step(opt.code, m.arena.params, m.arena.grads, opt.state, opt.hyper, step[0])
+
+
+Ws = [layer.weight for layer in m.layers if hasattr(layer, "weight")]
+bs = [layer.bias for layer in m.layers if hasattr(layer, "weight")]
+rng = np.random.default_rng(0)
+acts = [rng.standard_normal((batch, w)).astype(np.float32) for w in widths]
+Zs = [np.empty((batch, w), np.float32) for w in widths[1:]]
+Ds = [rng.standard_normal((batch, w)).astype(np.float32) for w in widths[1:]]
+dWs = [np.empty_like(W) for W in Ws]
+dAs = [np.empty((batch, w), np.float32) for w in widths[:-1]]
+
+
+def fwd_products():
+    """The forward's layer products alone (with their bias + ReLU epilogue), on copies."""
+    for i, W in enumerate(Ws):
+        gemm.matmul_nt_bias_act(acts[i], W, bs[i], RELU, np.float32(0), m._work, Zs[i], acts[i + 1])
+
+
+def bwd_products():
+    """The backward's layer products alone (no input gradient for the first layer), on copies."""
+    for i in range(len(Ws) - 1, -1, -1):
+        if i > 0:
+            gemm.backward_grads(Ds[i], acts[i], Ws[i], m._work, dWs[i], dAs[i])
+        else:
+            gemm.matmul_tn(Ds[i], acts[i], m._work, dWs[i])
+
+
+pieces = {"forward": fwd, "loss": lossgrad, "backward": bwd, "optimizer": optstep}
+extra = {"forward products": fwd_products, "backward products": bwd_products}
+for f in (step_raw, *pieces.values(), *extra.values()):
+    f()
+seq = {k: [] for k in pieces}
+alone = {k: [] for k in (*pieces, *extra)}
+whole = []
+for _ in range(7):
+    t0 = time.perf_counter()
+    for _ in range(50):
+        step_raw()
+    whole.append((time.perf_counter() - t0) / 50 * 1e6)
+    acc = {k: [] for k in pieces}
+    for _ in range(50):
+        for k, f in pieces.items():
+            t = time.perf_counter()
+            f()
+            acc[k].append(time.perf_counter() - t)
+    for k in pieces:
+        seq[k].append(np.median(acc[k]) * 1e6)
+    for k, f in {**pieces, **extra}.items():
+        ts = []
+        for _ in range(50):
+            t = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t)
+        alone[k].append(np.median(ts) * 1e6)
+print(f"{name}, {threads} threads, batch {batch}, µs (median of 7 rounds of 50)")
+print(f"  compiled train_step          {np.median(whole):8.1f}   ({min(whole):.0f}-{max(whole):.0f})")
+for k in pieces:
+    print(f"  {k:12s} in sequence {np.median(seq[k]):8.1f}   alone {np.median(alone[k]):8.1f}")
+for k in extra:
+    print(f"  {k:25s} alone {np.median(alone[k]):8.1f}")
+print(f"  sum in sequence              {sum(np.median(v) for v in seq.values()):8.1f}")
+print(f"  sum alone                    {sum(np.median(alone[k]) for k in pieces):8.1f}")
