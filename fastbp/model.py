@@ -9,7 +9,7 @@ import numpy as np
 
 from . import io
 from ._jit import flush_denormal
-from .arena import ParameterArena
+from .arena import ParameterArena, aligned_zeros
 from .kernels import gemm
 from .kernels import program as P
 from .kernels.reductions import copy_finite
@@ -109,12 +109,12 @@ class Sequential:
         if rows <= self.capacity:
             return
         self.capacity = rows
-        self._ws = np.zeros(self._per_sample * rows, dtype=self.dtype)
+        self._ws = aligned_zeros(self._per_sample * rows, self.dtype)
         need = 1
         for op in self._program:
             if op[P.C_OP] == P.OP_DENSE:
                 need = max(need, gemm.work_size(rows, int(op[P.C_OUT]), int(op[P.C_IN])))
-        self._work = np.zeros(need, dtype=self.dtype)
+        self._work = aligned_zeros(need, self.dtype)
         self._forward_rows = 0
 
     def _slot(self, which, rows, width):
