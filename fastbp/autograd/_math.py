@@ -76,6 +76,26 @@ def expand_reduced(g, ndim, axis, keepdims):
     return np.expand_dims(g, norm_axes(axis, ndim)) if ndim else g
 
 
+def scalar_pow(x, b):
+    """``x ** b`` for a number ``b``, through torch's special cases: squares and cubes by
+    multiplication, ``b = +-0.5`` by sqrt and 1 / sqrt, ``b = -1, -2`` by reciprocals.  They
+    decide signed zeros and last bits: torch's ``(-0.0) ** 0.5`` is sqrt's -0.0 (C's pow gives
+    +0.0), so the derivative there, ``0.5 * (-0.0) ** -0.5``, is -inf, not +inf."""
+    if b == 2:
+        return x * x
+    if b == 3:
+        return x * x * x
+    if b == 0.5:
+        return np.sqrt(x)
+    if b == -0.5:
+        return 1.0 / np.sqrt(x)
+    if b == -1:
+        return 1.0 / x
+    if b == -2:
+        return 1.0 / (x * x)
+    return x ** b
+
+
 def pow_grads(a, b, y):
     """Local derivatives of ``y = a ** b`` (torch's conventions: 0 where b == 0, or a == 0 and b >= 0)."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -183,14 +203,17 @@ def activation(name, x, p=None):
 
 # --------------------------------------------------------------------------- softmax
 
+# the max starts at -inf so that an empty axis gives an empty result, as torch's does
+# (np.max has no identity and raised); any real entry replaces it, NaN still propagates
+
 def log_softmax(x, axis):
-    m = np.max(x, axis=axis, keepdims=True)
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
     z = x - m
     return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
 
 
 def softmax(x, axis):
-    m = np.max(x, axis=axis, keepdims=True)
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
     e = np.exp(x - m)
     return e / np.sum(e, axis=axis, keepdims=True)
 

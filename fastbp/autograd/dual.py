@@ -266,10 +266,10 @@ def div(a, b):
 def pow(a, b):
     if isinstance(b, numbers.Number) and not isinstance(a, numbers.Number):
         a = lift(a)
-        y = a.primal ** b
+        y = _math.scalar_pow(a.primal, b)
         if b == 0:
             return _make(y, np.zeros_like(y))
-        return _make(y, a.tangent * (b * a.primal ** (b - 1)))
+        return _make(y, a.tangent * (b * _math.scalar_pow(a.primal, b - 1)))
     a, b = _pair(a, b)
     y = a.primal ** b.primal
     da, db = pow_grads(a.primal, b.primal, y)

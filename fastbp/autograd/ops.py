@@ -129,12 +129,12 @@ def div(a, b):
 def pow(a, b):
     if isinstance(b, numbers.Number) and not isinstance(a, numbers.Number):
         a = lift(a)
-        y = a.data ** b
+        y = _math.scalar_pow(a.data, b)
 
         def _backward_scalar(g):
             if b == 0:
                 return (np.zeros_like(g),)
-            return (g * (b * a.data ** (b - 1)),)
+            return (g * (b * _math.scalar_pow(a.data, b - 1)),)
         return _node(y, (a,), _backward_scalar, "pow")
     a, b = _pair(a, b)
     y = a.data ** b.data

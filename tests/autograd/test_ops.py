@@ -185,6 +185,29 @@ def test_torch_conventions_at_kinks():
     assert _grad_at(lambda x: x.softplus(), [25.0])[0] == 1.0
 
 
+@pytest.mark.parametrize("mode", ["tape", "dual"])
+def test_scalar_powers_follow_torch_at_signed_zeros(mode):
+    """torch computes x ** 0.5 by sqrt and x ** -0.5 by 1 / sqrt: (-0.0) ** 0.5 is -0.0 and the
+    derivative of x ** 0.5 there is -inf (numpy's power gave +0.0 and +inf)."""
+    x = np.array([-0.0, 0.0, 4.0])
+    cases = [(0.5, [-0.0, 0.0, 2.0], [-np.inf, np.inf, 0.25]),
+             (-0.5, [-np.inf, np.inf, 0.5], [-np.inf, -np.inf, -0.0625]),
+             (1.5, [0.0, 0.0, 8.0], [-0.0, 0.0, 3.0])]
+    for b, value, deriv in cases:
+        if mode == "tape":
+            t = tensor(x, requires_grad=True)
+            y = t ** b
+            y.sum().backward()
+            got_value, got_deriv = y.data, t.grad
+        else:
+            d = ag.Dual(x, np.ones(3)) ** b
+            got_value, got_deriv = d.primal, d.tangent
+        for got, want in ((got_value, value), (got_deriv, deriv)):
+            np.testing.assert_array_equal(got[2:], want[2:])
+            np.testing.assert_array_equal(np.signbit(got[:2]), np.signbit(want[:2]), err_msg=f"b={b}")
+            np.testing.assert_array_equal(np.isinf(got[:2]), np.isinf(want[:2]), err_msg=f"b={b}")
+
+
 def test_max_splits_ties_equally():
     np.testing.assert_allclose(_grad_at(lambda x: x.max(), [1.0, 3.0, 3.0]), [0.0, 0.5, 0.5])
     np.testing.assert_allclose(_grad_at(lambda x: x.min(axis=1), [[1.0, 1.0, 1.0], [0.0, 2.0, 3.0]]),
@@ -231,6 +254,19 @@ def test_softmax_is_stable():
     np.testing.assert_allclose(ls.data[1], np.log([1 / 3] * 3))
     ls.sum().backward()
     assert np.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("shape, axis", [((3, 0), 1), ((0, 3), 0), ((0, 3), 1), ((2, 0, 4), 1)])
+def test_softmax_over_an_empty_axis_is_empty(shape, axis):
+    """torch returns an empty tensor; np.max over the empty axis raised instead."""
+    x = tensor(np.zeros(shape), requires_grad=True)
+    for f in (ag.softmax, ag.log_softmax):
+        y = f(x, axis=axis)
+        assert y.shape == shape
+        y.sum().backward()
+        assert x.grad.shape == shape
+        d = f(ag.Dual(np.zeros(shape), np.ones(shape)), axis=axis)
+        assert d.primal.shape == shape and d.tangent.shape == shape
 
 
 def test_loss_values():

@@ -26,6 +26,8 @@ UNARY = [
     ("softmax", lambda a: a.softmax() * 3.0, lambda t: torch.softmax(t, -1) * 3.0),
     ("log_softmax", lambda a: a.log_softmax(axis=0) ** 2, lambda t: torch.log_softmax(t, 0) ** 2),
     ("maximum", lambda a: ag.maximum(a, 0.0), lambda t: torch.maximum(t, torch.zeros_like(t))),
+    ("pow 2 and 3", lambda a: a ** 2 + a ** 3, lambda t: t ** 2 + t ** 3),
+    ("pow 0.5 of |x|", lambda a: abs(a) ** 0.5, lambda t: t.abs() ** 0.5),
 ]
 
 
@@ -38,6 +40,20 @@ def test_unary_matches_torch(name, ours, theirs):
     yt.sum().backward()
     np.testing.assert_allclose(ya.data, yt.detach().numpy(), rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(a.grad, t.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_pow_at_signed_zeros_matches_torch():
+    x = np.array([-0.0, 0.0, 4.0])
+    for b in (0.5, -0.5, 1.5, 2, -1, -2):
+        a, t = ag.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        ya, yt = a ** b, t ** b
+        ya.sum().backward()
+        yt.sum().backward()
+        for ours, theirs in ((ya.data, yt.detach().numpy()), (a.grad, t.grad.numpy())):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-15, err_msg=f"b={b}")
+            finite_or_inf = ~np.isnan(theirs)
+            np.testing.assert_array_equal(np.signbit(ours)[finite_or_inf], np.signbit(theirs)[finite_or_inf],
+                                          err_msg=f"b={b}")
 
 
 def test_losses_match_torch():
