@@ -3,16 +3,19 @@
 Loading never unpickles (``allow_pickle=False``): a model file holds only
 plain arrays and JSON strings, so a file from an untrusted source cannot run code.
 
-Keys: ``format``, ``version``, ``architecture`` (JSON), ``params``, ``state``
-(BatchNorm statistics) and the model's random streams, so that training resumed
-from a file (with the optimizer's ``state_dict`` restored too) continues bit for
-bit: ``dropout_seed`` and ``step`` (int64 scalars: dropout masks are a function
-of them) and ``rng`` (JSON: the bit generator state ``fit`` shuffles from).
+Keys: ``format``, ``version``, ``architecture`` (JSON: the model's class name, its
+layers and dtype), ``params``, ``state`` (BatchNorm statistics), ``settings`` (JSON:
+the constructor's ``seed`` and the train/eval mode) and the model's random streams,
+so that training resumed from a file (with the optimizer's ``state_dict`` restored
+too) continues bit for bit: ``dropout_seed`` and ``step`` (int64 scalars: dropout
+masks are a function of them) and ``rng`` (JSON: the bit generator state ``fit``
+shuffles from).
 Keys added after format 1's first files are optional: a file without them loads
 as before (a fresh seed-0 model's streams).  ``version`` changes only for a
 change an older reader would misread; an older fastbp ignores the extra keys.
 """
 import json
+import numbers
 import os
 import zipfile
 
@@ -24,15 +27,23 @@ VERSION = 1
 
 def save(model, path):
     """Write ``model`` to ``path`` (numpy adds ``.npz`` when missing)."""
+    seed = model.seed if isinstance(model.seed, numbers.Integral) and not isinstance(model.seed, bool) else None
+    settings = {"seed": None if seed is None else int(seed), "training": bool(model.training)}
     np.savez(path, format=np.array(FORMAT), version=np.array(VERSION),
              architecture=np.array(json.dumps(model.config())), params=model.arena.params,
-             state=model.state.params, dropout_seed=np.array(model._dropout_seed, dtype=np.int64),
+             state=model.state.params, settings=np.array(json.dumps(settings)),
+             dropout_seed=np.array(model._dropout_seed, dtype=np.int64),
              step=np.array(model._step, dtype=np.int64),
              rng=np.array(json.dumps(model._rng.bit_generator.state)))
 
 
-def load(path, model_class):
-    """Rebuild the model saved at ``path``; parameters round-trip bit for bit."""
+def load(path, classes):
+    """Rebuild the model saved at ``path``; parameters round-trip bit for bit.
+
+    ``classes`` maps class names to model classes (``Sequential``, ``MLP``); a file whose
+    class is not among them (a user's subclass, or a file from before the name was saved)
+    loads as ``classes["Sequential"]``.
+    """
     from .layers import layer_from_config
     path = os.fspath(path)
     if not os.path.exists(path) and os.path.exists(path + ".npz"):
@@ -57,7 +68,8 @@ def load(path, model_class):
         raise ValueError(f"{path!r} is not a fastbp model file (bad architecture: {exc})") from None
     try:
         layers = [layer_from_config(cfg) for cfg in config["layers"]]
-        model = model_class(*layers, dtype=config["dtype"], seed=0)
+        model_class = classes.get(config.get("class"), classes["Sequential"])
+        model = model_class.from_layers(layers, dtype=config["dtype"], seed=0)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:    # a malformed architecture
         raise ValueError(f"{path!r} is not a fastbp model file (bad architecture: {exc!r})") from None
     for name, saved, buf in (("parameters", params, model.arena.params), ("state", state, model.state.params)):
@@ -66,7 +78,31 @@ def load(path, model_class):
                              f"the architecture ({buf.shape}, {model.dtype})")
     model.load_state_dict({"params": params, "state": state})
     _restore_streams(path, contents, model)
+    _restore_settings(path, contents, model)
     return model
+
+
+def _restore_settings(path, contents, model):
+    """The constructor's seed and the train/eval mode; a file without them (written before
+    they were saved) gives seed None (not known) and training mode, as a new model has."""
+    settings = {}
+    if "settings" in contents:
+        text = contents["settings"]
+        try:
+            if text.shape != () or text.dtype.kind != "U":
+                raise ValueError(f"a JSON string, got shape {text.shape} and dtype {text.dtype}")
+            settings = json.loads(str(text))
+            if not isinstance(settings, dict):
+                raise ValueError("not a JSON object")
+            seed, training = settings.get("seed"), settings.get("training", True)
+            if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+                raise ValueError(f"seed must be a non-negative integer or null, got {seed!r}")
+            if not isinstance(training, bool):
+                raise ValueError(f"training must be true or false, got {training!r}")
+        except ValueError as exc:
+            raise ValueError(f"{path!r} is not a fastbp model file (bad 'settings': {exc})") from None
+    model.seed = settings.get("seed")
+    model.train(settings.get("training", True))
 
 
 def _scalar_int(path, contents, key, minimum=None):

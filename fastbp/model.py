@@ -409,7 +409,16 @@ class Sequential:
 
     # ----------------------------------------------------------- persistence
     def config(self):
-        return {"layers": [layer.config() for layer in self.layers], "dtype": self.dtype.name}
+        return {"class": type(self).__name__, "layers": [layer.config() for layer in self.layers],
+                "dtype": self.dtype.name}
+
+    @classmethod
+    def from_layers(cls, layers, dtype=np.float32, seed=None):
+        """A model of this class over ``layers``: ``load`` rebuilds an ``MLP`` this way
+        (its constructor takes layer sizes, not layers)."""
+        model = cls.__new__(cls)
+        Sequential.__init__(model, *layers, dtype=dtype, seed=seed)
+        return model
 
     def state_dict(self):
         """Copies of the flat parameter buffer and the model state (BatchNorm statistics)."""
@@ -491,8 +500,9 @@ class MLP(Sequential):
 
 
 def load(path):
-    """Load a model written by ``model.save`` (never unpickles)."""
-    return io.load(path, Sequential)
+    """Load a model written by ``model.save`` (never unpickles): an ``MLP`` comes back as an
+    ``MLP``, in the train/eval mode it was saved in."""
+    return io.load(path, {"Sequential": Sequential, "MLP": MLP})
 
 
 __all__ = ["Sequential", "MLP", "load", "Loss"]

@@ -26,11 +26,57 @@ def test_round_trip_is_exact_for_every_layer_type(tmp_path, dtype):
 def test_file_holds_json_and_plain_arrays(tmp_path):
     fb.MLP([3, 4, 2], seed=0).save(tmp_path / "m.npz")
     with np.load(tmp_path / "m.npz", allow_pickle=False) as f:
-        assert set(f.files) == {"format", "version", "architecture", "params", "state", "dropout_seed", "step",
-                                "rng"}
+        assert set(f.files) == {"format", "version", "architecture", "params", "state", "settings",
+                                "dropout_seed", "step", "rng"}
         assert f["dropout_seed"].dtype == np.int64 and f["step"].shape == () and f["rng"].dtype.kind == "U"
         config = json.loads(str(f["architecture"]))
-    assert config["dtype"] == "float32" and config["layers"][0]["type"] == "Linear"
+    assert config["dtype"] == "float32" and config["layers"][0]["type"] == "Linear" and config["class"] == "MLP"
+
+
+def test_class_seed_and_mode_round_trip(tmp_path):
+    """An MLP came back as a Sequential, in training mode, with seed 0 whatever it was built with."""
+    model = fb.MLP([3, 4, 2], dropout=0.5, seed=7).eval()
+    model.save(tmp_path / "m.npz")
+    loaded = fb.load(tmp_path / "m.npz")
+    assert type(loaded) is fb.MLP and repr(loaded).startswith("MLP(")
+    assert loaded.seed == 7 and not loaded.training
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.forward(x), model.forward(x))      # eval: dropout off in both
+    plain = fb.Sequential(fb.Linear(3, 2), seed=np.random.default_rng(1))    # a seed JSON cannot hold
+    plain.save(tmp_path / "p.npz")
+    loaded = fb.load(tmp_path / "p.npz")
+    assert type(loaded) is fb.Sequential and loaded.seed is None and loaded.training
+
+    class Custom(fb.Sequential):
+        pass
+    Custom(fb.Linear(3, 2), seed=3).save(tmp_path / "c.npz")
+    assert type(fb.load(tmp_path / "c.npz")) is fb.Sequential                 # unknown class: Sequential
+
+
+def test_file_without_class_and_settings_loads_as_before(tmp_path):
+    """Files written before the class name and settings were saved."""
+    fb.MLP([3, 4, 2], seed=5).eval().save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as f:
+        contents = {k: f[k] for k in f.files if k != "settings"}
+    config = json.loads(str(contents["architecture"]))
+    del config["class"]
+    contents["architecture"] = np.array(json.dumps(config))
+    np.savez(tmp_path / "old.npz", **contents)
+    loaded = fb.load(tmp_path / "old.npz")
+    assert type(loaded) is fb.Sequential and loaded.seed is None and loaded.training
+
+
+@pytest.mark.parametrize("settings", [np.array(3), np.array(["{}"]), np.array("{not json"), np.array("[1]"),
+                                      np.array('{"seed": -1}'), np.array('{"seed": 1.5}'),
+                                      np.array('{"seed": true}'), np.array('{"training": 1}')])
+def test_malformed_settings_are_rejected(tmp_path, settings):
+    fb.MLP([3, 4, 2], seed=0).save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as f:
+        contents = {k: f[k] for k in f.files}
+    contents["settings"] = settings
+    np.savez(tmp_path / "bad.npz", **contents)
+    with pytest.raises(ValueError, match="not a fastbp model file .*'settings'"):
+        fb.load(tmp_path / "bad.npz")
 
 
 def test_newer_format_and_unknown_layers_are_rejected(tmp_path):
