@@ -209,7 +209,8 @@ def activation(name, x, p=None):
 def log_softmax(x, axis):
     m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
     z = x - m
-    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+    with np.errstate(divide="ignore"):      # log(0) only for an empty axis: nothing to warn about
+        return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
 
 
 def softmax(x, axis):

@@ -185,6 +185,7 @@ def test_torch_conventions_at_kinks():
     assert _grad_at(lambda x: x.softplus(), [25.0])[0] == 1.0
 
 
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
 @pytest.mark.parametrize("mode", ["tape", "dual"])
 def test_scalar_powers_follow_torch_at_signed_zeros(mode):
     """torch computes x ** 0.5 by sqrt and x ** -0.5 by 1 / sqrt: (-0.0) ** 0.5 is -0.0 and the
