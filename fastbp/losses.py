@@ -33,9 +33,11 @@ class Loss:
         value = loss_value_and_grad(self.code, pred, T, labels, pred.dtype.type(self.param), grad)
         return float(value), grad
 
-    def prepare_target(self, target, n_out, dtype, n_rows=None, strict=False, name="target"):
+    def prepare_target(self, target, n_out, dtype, n_rows=None, strict=False, name="target", check_range=True):
         """Targets as the kernel wants them: ``(T, labels)``; one of the two is empty.
-        Errors name the argument as the caller calls it (``name``: ``y``, ``yb``, ...)."""
+        Errors name the argument as the caller calls it (``name``: ``y``, ``yb``, ...).
+        ``check_range=False`` leaves the class labels' range to the caller (the compiled
+        ``train_step`` checks it)."""
         if strict and not isinstance(target, np.ndarray):
             raise TypeError(f"{name} must be a numpy.ndarray, got {type(target).__name__}")
         if strict and target.dtype.kind == "f" and target.dtype != dtype:
@@ -86,7 +88,7 @@ class BCEWithLogitsLoss(Loss):
     code = codes.BCE_WITH_LOGITS
     metric = "accuracy"
 
-    def prepare_target(self, target, n_out, dtype, n_rows=None, strict=False, name="target"):
+    def prepare_target(self, target, n_out, dtype, n_rows=None, strict=False, name="target", check_range=True):
         T, labels = super().prepare_target(target, n_out, dtype, n_rows, strict, name)
         if T.min() < 0 or T.max() > 1:
             raise ValueError(f"{name} of BCEWithLogitsLoss must lie in [0, 1]")
@@ -110,8 +112,8 @@ class CrossEntropyLoss(Loss):
     def label_smoothing(self):
         return self.param
 
-    def prepare_target(self, target, n_out, dtype, n_rows=None, strict=False, name="target"):
-        labels = as_labels(name, target, n_out, n_rows=n_rows, strict=strict)
+    def prepare_target(self, target, n_out, dtype, n_rows=None, strict=False, name="target", check_range=True):
+        labels = as_labels(name, target, n_out, n_rows=n_rows, strict=strict, check_range=check_range)
         return _NO_TARGETS[np.dtype(dtype)], labels
 
     def config(self):

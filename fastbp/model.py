@@ -256,18 +256,24 @@ class Sequential:
             raise ValueError("train_step runs in training mode, but the model is in eval mode and has "
                              "BatchNorm1d or Dropout layers; call model.train() first")
         xb = strict_matrix("xb", xb, self.dtype, self.in_features, finite=False)
+        # the label range and xb's NaN/Inf are checked inside the compiled step (status below)
         T, labels = loss.prepare_target(yb, self.out_features, self.dtype, n_rows=xb.shape[0], strict=True,
-                                      name="yb")
+                                      name="yb", check_range=False)
         rows = xb.shape[0]
         self._check_batch_rows("xb", rows, training=True)
         self._ensure_capacity(rows)
-        self._stage_input("xb", xb)
         step = optimizer.step_count + 1
-        value, _ = P.train_step(self._program, self._consts, self.arena.params, self.arena.grads,
-                                self.state.params, self._ws, self.capacity, rows, self._layout, self._work,
-                                self._segments, self._dropout_seed, self._step, loss.code,
-                                self.dtype.type(loss.param), T, labels, optimizer.code, optimizer.state,
-                                optimizer.hyper, step, flush_denormal())
+        value, _, status = P.train_step(self._program, self._consts, self.arena.params, self.arena.grads,
+                                        self.state.params, self._ws, self.capacity, self._layout, self._work,
+                                        self._segments, self._dropout_seed, self._step, loss.code,
+                                        self.dtype.type(loss.param), xb, T, labels, optimizer.code,
+                                        optimizer.state, optimizer.hyper, step, flush_denormal())
+        if status == P.STEP_BAD_LABELS:
+            loss.prepare_target(yb, self.out_features, self.dtype, n_rows=rows, strict=True, name="yb")  # raises
+            raise AssertionError("the compiled step rejected labels that prepare_target accepts")
+        if status == P.STEP_NONFINITE_INPUT:
+            self._forward_rows = 0          # the input slot holds part of xb now
+            raise ValueError("xb contains NaN or Inf")
         optimizer.step_count = step
         self._step += 1
         self._forward_rows = 0

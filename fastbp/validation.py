@@ -145,8 +145,9 @@ def as_matrix(name, a, dtype, width, finite=True):
     return out
 
 
-def as_labels(name, y, n_classes, n_rows=None, strict=False):
-    """Integer class labels in [0, n_classes) as a C-contiguous int64 (N,) array."""
+def as_labels(name, y, n_classes, n_rows=None, strict=False, check_range=True):
+    """Integer class labels in [0, n_classes) as a C-contiguous int64 (N,) array.
+    ``check_range=False``: the caller checks the range (the compiled training step does)."""
     arr = _require_ndarray(name, y) if strict else np.asarray(y)
     if arr.dtype.kind not in "iu":
         if arr.dtype.kind == "f" and not strict and arr.size and np.all(np.isfinite(arr)) \
@@ -161,7 +162,9 @@ def as_labels(name, y, n_classes, n_rows=None, strict=False):
     if n_rows is not None and arr.shape[0] != n_rows:
         raise ValueError(f"{name} has {arr.shape[0]} labels but the predictions have {n_rows} rows")
     if arr.dtype == np.int64 and arr.flags.c_contiguous:
-        lo, hi = int_range(arr)                 # one compiled pass (the hot path's labels)
+        if not check_range:
+            return arr
+        lo, hi = int_range(arr)                 # one compiled pass
     else:
         lo, hi = int(arr.min()), int(arr.max())
     if lo < 0 or hi >= n_classes:

@@ -41,8 +41,8 @@ step = [opt.step_count]
 
 def step_raw():
     step[0] += 1
-    P.train_step(m._program, m._consts, m.arena.params, m.arena.grads, m.state.params, ws, cap, rows, lay,
-                 m._work, m._segments, m._dropout_seed, m._step, loss.code, m.dtype.type(loss.param), T, labels,
+    P.train_step(m._program, m._consts, m.arena.params, m.arena.grads, m.state.params, ws, cap, lay,
+                 m._work, m._segments, m._dropout_seed, m._step, loss.code, m.dtype.type(loss.param), x, T, labels,
                  opt.code, opt.state, opt.hyper, step[0], flush)
 
 

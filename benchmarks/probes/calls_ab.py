@@ -1,0 +1,79 @@
+"""``model.predict`` at batch 1 (W1) or ``model.train_step`` (any workload) of several
+checkouts of fastbp, timed in ONE process (NOTES section 41).
+
+    PYTHONPATH=. python benchmarks/probes/calls_ab.py TREE [TREE ...] [--call predict|step]
+        [--workload W3] [--threads 2] [--rounds 21]
+
+Each tree's ``fastbp`` is loaded under its own name (``ab.install_renamed``, as
+``products_ab.py`` does), the same model (seed 0) is built in each, and the trees' calls
+alternate round by round, the order reversed every other round (each round: the mean µs of
+``--calls`` calls).  Prints the median µs per tree, its speed ratio to the first tree (above
+1: faster) and the share of rounds it was faster.  Give a tree twice to see the bias
+between two copies of one tree.
+"""
+import argparse
+import importlib
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+from ab import install_renamed  # noqa: E402  (benchmarks/ab.py)
+
+
+def make_call(name, what, workload, threads):
+    fb = importlib.import_module(name)
+    bench = importlib.import_module(f"{name}.bench")
+    fb.set_num_threads(threads)
+    if what == "predict":
+        model = fb.MLP([784, 256, 256, 10], activation="relu", dtype=np.float32, seed=0).eval()
+        x = np.random.default_rng(0).standard_normal((1, 784)).astype(np.float32)
+        out = np.empty((1, 10), np.float32)
+        return lambda: model.predict(x, batch_size=1, out=out)
+    _, widths, batch = bench.WORKLOADS[workload]
+    model = fb.MLP(widths, activation="relu", dtype=np.float32, seed=0)
+    opt = fb.optim.Adam(model.parameters(), lr=1e-3)
+    loss = fb.CrossEntropyLoss()
+    x, y = bench.make_batch(widths, batch)
+    return lambda: model.train_step(x, y, loss, opt)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("trees", nargs="+")
+    parser.add_argument("--call", choices=["predict", "step"], default="predict")
+    parser.add_argument("--workload", default="W3")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=21)
+    parser.add_argument("--calls", type=int, default=2000)
+    args = parser.parse_args(argv)
+    names = [f"fastbp_{i}" for i in range(len(args.trees))]
+    calls = {}
+    for tree, name in zip(args.trees, names):
+        install_renamed(tree, name)
+        calls[name] = make_call(name, args.call, args.workload, args.threads)
+        for _ in range(50):
+            calls[name]()
+    times = {n: [] for n in names}
+    for r in range(args.rounds):
+        for n in names if r % 2 == 0 else names[::-1]:
+            f = calls[n]
+            t = time.perf_counter()
+            for _ in range(args.calls):
+                f()
+            times[n].append((time.perf_counter() - t) / args.calls * 1e6)
+    what = "W1 predict, batch 1" if args.call == "predict" else f"{args.workload} train_step"
+    print(f"{what}, {args.threads} thread(s), {args.rounds} alternating rounds of {args.calls} calls")
+    first = names[0]
+    base = statistics.median(times[first])
+    for n, tree in zip(names, args.trees):
+        med = statistics.median(times[n])
+        won = np.mean([t < b for t, b in zip(times[n], times[first])])
+        print(f"  {tree:30s} {med:8.2f} µs  x{base / med:5.3f}  faster than the first in {won:.2f} of rounds")
+
+
+if __name__ == "__main__":
+    main()
