@@ -6,7 +6,7 @@ alone in a loop (its operands then stay in cache).
 
 "in sequence" times each raw compiled call inside a step-like sequence (operands as the
 step leaves them); "alone" repeats the piece back to back; the products alone run on copies of the
-operands (as ``w4_pieces.py`` does), for what the step adds around them.  µs, medians over rounds.
+operands (``layer_products.py``, as in ``w4_pieces.py``), for what the step adds around them.  µs, medians over rounds.
 """
 import sys
 import time
@@ -15,9 +15,10 @@ import numpy as np
 
 import fastbp as fb
 from fastbp import bench
-from fastbp.kernels import gemm, losses, optim
-from fastbp.kernels.codes import RELU
+from fastbp.kernels import losses, optim
 from fastbp.kernels import program as P
+
+from layer_products import layer_products  # benchmarks/probes (the script folder is on sys.path)
 
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 name = sys.argv[2] if len(sys.argv) > 2 else "W1"
@@ -65,29 +66,7 @@ def optstep():
     optim.optimizer_step(opt.code, m.arena.params, m.arena.grads, opt.state, opt.hyper, step[0])
 
 
-Ws = [layer.weight for layer in m.layers if hasattr(layer, "weight")]
-bs = [layer.bias for layer in m.layers if hasattr(layer, "weight")]
-rng = np.random.default_rng(0)
-acts = [rng.standard_normal((batch, w)).astype(np.float32) for w in widths]
-Zs = [np.empty((batch, w), np.float32) for w in widths[1:]]
-Ds = [rng.standard_normal((batch, w)).astype(np.float32) for w in widths[1:]]
-dWs = [np.empty_like(W) for W in Ws]
-dAs = [np.empty((batch, w), np.float32) for w in widths[:-1]]
-
-
-def fwd_products():
-    """The forward's layer products alone (with their bias + ReLU epilogue), on copies."""
-    for i, W in enumerate(Ws):
-        gemm.matmul_nt_bias_act(acts[i], W, bs[i], RELU, np.float32(0), m._work, Zs[i], acts[i + 1])
-
-
-def bwd_products():
-    """The backward's layer products alone (no input gradient for the first layer), on copies."""
-    for i in range(len(Ws) - 1, -1, -1):
-        if i > 0:
-            gemm.backward_grads(Ds[i], acts[i], Ws[i], m._work, dWs[i], dAs[i])
-        else:
-            gemm.matmul_tn(Ds[i], acts[i], m._work, dWs[i])
+fwd_products, bwd_products, _, _ = layer_products(m, widths, batch, m._work)
 
 
 pieces = {"forward": fwd, "loss": lossgrad, "backward": bwd, "optimizer": optstep}

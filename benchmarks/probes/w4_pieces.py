@@ -19,8 +19,8 @@ import numpy as np
 import fastbp as fb
 from fastbp import bench
 from fastbp.kernels import gemm
-from fastbp.kernels.codes import RELU
 
+from layer_products import layer_products
 from timing import median_us
 
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
@@ -35,40 +35,8 @@ opt = fb.optim.Adam(model.parameters(), lr=1e-3)
 loss = fb.CrossEntropyLoss()
 x, y = bench.make_batch(widths, batch)
 
-Ws = [layer.weight for layer in model.layers if hasattr(layer, "weight")]
-bs = [layer.bias for layer in model.layers if hasattr(layer, "weight")]
-rng = np.random.default_rng(0)
-acts = [rng.standard_normal((batch, w)).astype(np.float32) for w in widths]
-Zs = [np.empty((batch, w), np.float32) for w in widths[1:]]
-Ds = [rng.standard_normal((batch, w)).astype(np.float32) for w in widths[1:]]
-dWs = [np.empty_like(W) for W in Ws]
-dAs = [np.empty((batch, w), np.float32) for w in widths[:-1]]
 work = np.empty(gemm.work_size(batch, max(widths), max(widths)), np.float32)
-
-
-def forward_products():
-    for i, W in enumerate(Ws):
-        gemm.matmul_nt_bias_act(acts[i], W, bs[i], RELU, np.float32(0), work, Zs[i], acts[i + 1])
-
-
-def backward_products():
-    for i in range(len(Ws) - 1, -1, -1):
-        if i > 0:
-            gemm.backward_grads(Ds[i], acts[i], Ws[i], work, dWs[i], dAs[i])
-        else:
-            gemm.matmul_tn(Ds[i], acts[i], work, dWs[i])
-
-
-def numpy_forward():
-    for i, W in enumerate(Ws):
-        np.matmul(acts[i], W.T, out=Zs[i])
-
-
-def numpy_backward():
-    for i in range(len(Ws) - 1, -1, -1):
-        np.matmul(Ds[i].T, acts[i], out=dWs[i])
-        if i > 0:
-            np.matmul(Ds[i], Ws[i], out=dAs[i])
+forward_products, backward_products, numpy_forward, numpy_backward = layer_products(model, widths, batch, work)
 
 
 out = model.forward(x)
