@@ -422,6 +422,8 @@ class Sequential:
     def from_layers(cls, layers, dtype=np.float32, seed=None):
         """A model of this class over ``layers``: ``load`` rebuilds an ``MLP`` this way
         (its constructor takes layer sizes, not layers)."""
+        if not isinstance(layers, (list, tuple)):
+            raise TypeError(f"layers must be a list or tuple of fastbp layers, got {type(layers).__name__}")
         model = cls.__new__(cls)
         Sequential.__init__(model, *layers, dtype=dtype, seed=seed)
         return model

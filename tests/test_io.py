@@ -53,6 +53,15 @@ def test_class_seed_and_mode_round_trip(tmp_path):
     assert type(fb.load(tmp_path / "c.npz")) is fb.Sequential                 # unknown class: Sequential
 
 
+def test_from_layers_checks_its_layers():
+    model = fb.MLP.from_layers([fb.Linear(3, 4), fb.ReLU(), fb.Linear(4, 2)], seed=0)
+    assert type(model) is fb.MLP and model.in_features == 3 and model.out_features == 2
+    with pytest.raises(TypeError, match="layers must be a list or tuple of fastbp layers, got Linear"):
+        fb.MLP.from_layers(fb.Linear(3, 4))
+    with pytest.raises(TypeError, match=r"layers\[1\] must be a fastbp layer, got str"):
+        fb.Sequential.from_layers([fb.Linear(3, 4), "relu"])
+
+
 def test_file_without_class_and_settings_loads_as_before(tmp_path):
     """Files written before the class name and settings were saved."""
     fb.MLP([3, 4, 2], seed=5).eval().save(tmp_path / "m.npz")
