@@ -38,7 +38,9 @@ Small products go to BLAS instead when ``BLAS_SMALL`` (SciPy installed and
 ``FASTBP_GEMM`` not ``own``): ``np.dot`` in compiled code, which Numba routes to
 SciPy's OpenBLAS, for batch > 1 and ``M*N*K <= BLAS_MAX_MNK`` — sizes where
 OpenBLAS's small-matrix kernels beat the packed path 1.4-2.5x and that it runs
-on the calling thread (NOTES section 15).
+on the calling thread (NOTES section 15).  Forward products of at least
+``BLAS_NT_MIN_ROWS`` rows and ``BLAS_NT_MIN_OUT`` outputs transpose W into ``work``
+first (``_blas_nt``, NOTES section 42).
 
 ``work`` is a 1-D scratch buffer of the arrays' dtype, at least ``work_size(M, N,
 K)`` long for a layer with ``in = K``, ``out = N``, batch ``M``: one size serves
@@ -78,6 +80,8 @@ PACK_GROUP = 4       # B panels the serial path packs together when B's rows are
 ALIGN = 16           # elements of slack to align packed panels to 64 bytes
 PAR_FLOPS = 2000000   # 2*m*n*k below this runs serially (thread launch dominates); so does all at 1 thread
 BLAS_MAX_MNK = 262144   # M*N*K up to which products may go to BLAS (OpenBLAS: one thread)
+BLAS_NT_MIN_ROWS = 16   # a BLAS forward product from this batch and ...
+BLAS_NT_MIN_OUT = 32    # ... this many outputs runs on a transposed copy of W (NOTES 42)
 GEMV_ROWS = 64       # outputs per parallel task of the batch-1 (dot) path (a multiple of 4)
 # at 2 threads, parallel products up to here split C's columns (NOTES 20); above it the halves win
 # alone but lose inside W2's step on Zen 3 (NOTES 29)
@@ -754,13 +758,32 @@ def _blas_small(M, N, K):
 
 
 @jit
+def _blas_nt(A, W, work, out):
+    """out = A @ W.T through BLAS (a ``_blas_small`` product).  From ``BLAS_NT_MIN_ROWS``
+    rows and ``BLAS_NT_MIN_OUT`` outputs, W is first transposed into ``work`` (8x8 blocks in
+    registers) and the product runs as A @ Wᵀ with Wᵀ row-major: OpenBLAS's small-matrix
+    kernel for that layout ran W3's 32x64x64 1.85x faster than its A·Wᵀ kernel, the
+    transpose included (NOTES section 42).  Narrower outputs (W3's 10 classes) ran slower
+    that way and keep A·Wᵀ.  Single-threaded either way, so the bits do not depend on the
+    thread count (they can differ between the two forms)."""
+    M, K = A.shape
+    N = W.shape[0]
+    if M >= BLAS_NT_MIN_ROWS and N >= BLAS_NT_MIN_OUT:
+        zero = np.int64(0)
+        _pack_transpose(W.reshape(N * K), np.int64(K), zero, np.int64(N), np.int64(K), work, zero, np.int64(N))
+        np.dot(A, work[:K * N].reshape(K, N), out)
+    else:
+        np.dot(A, W.T, out)
+
+
+@jit
 def matmul_nt(A, W, work, out):
     """out = A @ W.T.  A (M, K), W (N, K), out (M, N); forward Z = A·Wᵀ."""
     M, K = A.shape
     N = W.shape[0]
     if BLAS_SMALL:
         if _blas_small(M, N, K):
-            np.dot(A, W.T, out)
+            _blas_nt(A, W, work, out)
             return
     own_nt(A, W, work, out, _no_epilogue(out), np.int64(PATH_AUTO))
 
@@ -791,7 +814,7 @@ def matmul_nt_bias_act(A, W, bias, act, alpha, work, Z, Aout):
     N = W.shape[0]
     if BLAS_SMALL:
         if _blas_small(M, N, K):
-            np.dot(A, W.T, Z)
+            _blas_nt(A, W, work, Z)
             activations.bias_act_forward(Z, bias, act, alpha, Aout)
             return
     own_nt(A, W, work, Z, (Z, bias, Aout, np.int64(act), alpha, np.int64(0)), np.int64(PATH_AUTO))

@@ -23,6 +23,7 @@ SHAPES = [
     (129, 1, 257), (129, 3, 3), (129, 17, 129), (129, 129, 17), (129, 257, 257),
     (257, 130, 1000),   # above the parallel threshold, several k blocks
     (13, 48, 33),       # whole 16-wide panels that are not whole 32-wide ones
+    (16, 32, 9), (33, 70, 41),   # BLAS-sized forward products on a transposed copy of W (gemm._blas_nt)
 ]
 
 
@@ -395,3 +396,21 @@ def test_no_allocations_in_steady_state():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     r = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True)
     assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-3000:]
+
+
+@pytest.mark.skipif(not gemm.BLAS_SMALL, reason="the BLAS path needs SciPy and FASTBP_GEMM=auto")
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_blas_forward_of_wide_layers_runs_on_transposed_weights(dtype):
+    """From BLAS_NT_MIN_ROWS rows and BLAS_NT_MIN_OUT outputs the BLAS forward product
+    transposes W into ``work`` first (NOTES section 42); narrower layers do not touch ``work``."""
+    for M, N, K, transposed in [(33, 70, 41, True), (gemm.BLAS_NT_MIN_ROWS, gemm.BLAS_NT_MIN_OUT, 9, True),
+                                (33, gemm.BLAS_NT_MIN_OUT - 1, 41, False), (gemm.BLAS_NT_MIN_ROWS - 1, 70, 41, False)]:
+        A, W, _ = _operands(M, N, K, dtype, seed=2)
+        work = np.full(gemm.work_size(M, N, K), np.nan, dtype)
+        out = np.full((M, N), np.nan, dtype)
+        gemm.matmul_nt(A, W, work, out)
+        _check(out, ref.matmul_nt(A, W), K, dtype)
+        if transposed:
+            assert np.array_equal(work[:N * K].reshape(K, N), W.T)
+        else:
+            assert np.isnan(work).all()
