@@ -98,13 +98,20 @@ def ukr(MR, NR, parts=1):
 
 
 def tile_out(MR, NR):
+    """Each row's loads before its stores: interleaved (``C[r + j] = T[t + j]`` one element
+    after another) LLVM must assume a store to C may change the next load from T, and the
+    tile moved element by element (64 scalar moves a row pair; ~90 ns a tile: NOTES section 42)."""
     L = ["", "", "@jit", f"def tile_out_{NR}(T, to, C, co, ldc, add):",
          f'    """C[co + i*ldc + j] (=|+=) T[to + i*{NR} + j] for a full {MR}x{NR} tile."""',
-         "    t = np.uint64(to)", "    r = np.uint64(co)", "    ld = np.uint64(ldc)", "    if add:",
+         "    _wide_vectors()", "    t = np.uint64(to)", "    r = np.uint64(co)", "    ld = np.uint64(ldc)",
+         "    if add:",
          f"        for _ in range({MR}):"]
-    L.extend(f"            C[{_at('r', j)}] += T[{_at('t', j)}]" for j in range(NR))
+    L.extend(f"            x{j} = T[{_at('t', j)}]" for j in range(NR))
+    L.extend(f"            y{j} = C[{_at('r', j)}]" for j in range(NR))
+    L.extend(f"            C[{_at('r', j)}] = y{j} + x{j}" for j in range(NR))
     L += ["            r += ld", f"            t += _U[{NR}]", "    else:", f"        for _ in range({MR}):"]
-    L.extend(f"            C[{_at('r', j)}] = T[{_at('t', j)}]" for j in range(NR))
+    L.extend(f"            x{j} = T[{_at('t', j)}]" for j in range(NR))
+    L.extend(f"            C[{_at('r', j)}] = x{j}" for j in range(NR))
     L += ["            r += ld", f"            t += _U[{NR}]"]
     return L
 

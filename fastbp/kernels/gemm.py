@@ -57,7 +57,7 @@ from numba.np import numpy_support
 # (a call of the threading layer's get_num_threads symbol)
 from numba.np.ufunc.parallel import _iget_num_threads as _num_threads
 
-from fastbp._jit import BLAS_SMALL, FASTMATH_REDUCE, VECTOR_BITS, jit, jit_parallel, prange
+from fastbp._jit import BLAS_SMALL, FASTMATH_REDUCE, FASTMATH_SAFE, VECTOR_BITS, jit, jit_parallel, prange
 from fastbp.kernels import activations, fpenv, microkernels
 
 # the register tile and the k block by the vector width Numba compiles for.  AVX-512: an
@@ -711,10 +711,13 @@ def _ukr(kc, Ap, ao, Bp, bo, T, to):
     raise NotImplementedError("_ukr() is only available inside Numba-compiled code")
 
 
-@overload(_ukr, inline="always")
+@overload(_ukr, jit_options={"fastmath": set(FASTMATH_SAFE)})
 def _ukr_overload(kc, Ap, ao, Bp, bo, T, to):
-    tile = _UKR_F64 if Ap.dtype.bitwidth == 64 else _UKR_F32
-    return lambda kc, Ap, ao, Bp, bo, T, to: tile(kc, Ap, ao, Bp, bo, T, to)
+    # The tile's own source is the implementation, compiled with the tiles' flags (``jit``'s
+    # FMA contraction).  An inlined ``lambda ...: tile(...)`` wrapper left four NRT
+    # incref/decref pairs (atomic) around every tile call: ~60 ns a tile, a quarter of a
+    # tile at kc = 64 (NOTES section 42).
+    return _UKR_F64.py_func if Ap.dtype.bitwidth == 64 else _UKR_F32.py_func
 
 
 def _zero_of(a):
