@@ -337,6 +337,8 @@ def test_work_size_serves_all_products_and_is_zero_for_empty():
     for M, N, K in SHAPES:
         s = gemm.work_size(M, N, K)
         assert s >= 0 and isinstance(s, int)
+        # gemm._blas_nt transposes W (N x K) into the scratch, unchecked
+        assert s >= N * K
 
 
 def test_empty_reduction_writes_zeros():
