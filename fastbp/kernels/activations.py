@@ -530,6 +530,25 @@ def bias_act_forward(Z, bias, act, alpha, A):
         bias_act_block(Z, bias, act, alpha, A, np.int64(0), B, np.int64(0), Z.shape[1])
 
 
+@jit(**_KW)
+def relu_backward_bias_grad(G, Z, db):
+    """G *= relu'(Z) in place, and db = the column sums of the result (a dense layer's bias
+    gradient), in one serial pass over G.
+
+    The same arithmetic, in the same order, as ``act_backward`` then
+    ``reductions.column_sums``, so the same bits.  Serial on purpose: the rows split
+    over two cores and then summed by one cost 2-4x the two passes alone (the other
+    core's half of G has to move over; NOTES section 43)."""
+    n = G.shape[1]
+    for j in range(n):
+        db[j] = 0
+    for i in range(G.shape[0]):
+        for j in range(n):
+            g = G[i, j] * _relu_grad(Z[i, j])
+            G[i, j] = g
+            db[j] += g
+
+
 @jit_parallel(**_KW)
 def act_backward(G, Z, A, act, alpha, out):
     """out = G * act'(Z), given A = act(Z).  ``out`` may be ``G``."""

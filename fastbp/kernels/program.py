@@ -19,7 +19,7 @@ import numpy as np
 
 from .._jit import jit
 from . import activations, dropout, fpenv, gemm, losses, norm, optim, reductions
-from .codes import BCE_WITH_LOGITS, CROSS_ENTROPY, IDENTITY
+from .codes import BCE_WITH_LOGITS, CROSS_ENTROPY, IDENTITY, RELU
 
 # op codes
 OP_DENSE = 0       # Z = X Wᵀ + b,             A = σ(Z)
@@ -146,14 +146,18 @@ def backward_ops(prog, consts, params, grads, state, ws, cap, rows, work, traini
         n_out = prog[i, C_OUT]
         act = prog[i, C_ACT]
         G = slab(ws, g_cur, cap, rows, n_out)
-        if act != IDENTITY:
+        b = prog[i, C_B]
+        fused = op == OP_DENSE and act == RELU and b >= 0
+        if fused:
+            # δ and the bias gradient in one pass over G (NOTES section 43)
+            activations.relu_backward_bias_grad(G, slab(ws, prog[i, C_Z], cap, rows, n_out), grads[b:b + n_out])
+        elif act != IDENTITY:
             Z = slab(ws, prog[i, C_Z], cap, rows, n_out)
             A = slab(ws, prog[i, C_A], cap, rows, n_out)
             activations.act_backward(G, Z, A, act, consts[i, K_ALPHA], G)
         if op == OP_DENSE:
             w = prog[i, C_W]
-            b = prog[i, C_B]
-            if b >= 0:
+            if b >= 0 and not fused:
                 reductions.column_sums(G, grads[b:b + n_out])
             X = slab(ws, prog[i, C_X], cap, rows, n_in)
             dW = grads[w:w + n_out * n_in].reshape(n_out, n_in)

@@ -321,3 +321,40 @@ def test_matches_torch_float64(act):
     assert_close(A, yt.detach().numpy(), x, np.float64)
     grad = xt.grad.numpy() if xt.grad is not None else G
     assert_close(out, grad, x * G, np.float64, factor=12)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+def test_relu_backward_bias_grad_matches_reference_and_the_two_kernels(dtype, shape):
+    """One pass gives G * relu'(Z) and its column sums: close to the float64 reference, and
+    bit for bit what ``act_backward`` then ``reductions.column_sums`` give (the backward pass
+    takes either, so a model's gradients must not depend on which)."""
+    from fastbp.kernels import reductions
+    rng = np.random.default_rng(7)
+    Z, A = forward(inputs(shape, dtype), codes.RELU, dtype(0))
+    G0 = rng.standard_normal(shape).astype(dtype)
+    G = G0.copy()
+    db = np.full(shape[1], np.nan, dtype)
+    K.relu_backward_bias_grad(G, Z, db)
+
+    want = G0.astype(np.float64) * (Z > 0)
+    np.testing.assert_array_equal(G, want.astype(dtype))      # a product with 0 or 1 is exact
+    sums = want.sum(axis=0)
+    bound = shape[0] * np.finfo(dtype).eps * np.abs(want).sum(axis=0) + np.finfo(dtype).tiny
+    assert (np.abs(db - sums) <= bound).all()
+
+    G2 = G0.copy()
+    K.act_backward(G2, Z, A, codes.RELU, dtype(0), G2)
+    db2 = np.empty_like(db)
+    reductions.column_sums(G2, db2)
+    assert G.tobytes() == G2.tobytes() and db.tobytes() == db2.tobytes()
+
+
+def test_relu_backward_bias_grad_propagates_nan():
+    Z = np.array([[np.nan, 1.0, -1.0], [1.0, 2.0, 3.0]])
+    G = np.array([[1.0, 1.0, np.inf], [1.0, np.nan, 1.0]])
+    db = np.empty(3)
+    K.relu_backward_bias_grad(G, Z, db)
+    # relu'(NaN) = 1 (NaN <= 0 is false), as in act_backward; inf * 0 = NaN
+    assert G[0, 0] == 1.0 and np.isnan(G[0, 2]) and np.isnan(G[1, 1])
+    assert db[0] == 2.0 and np.isnan(db[1]) and np.isnan(db[2])
