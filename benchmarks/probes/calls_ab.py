@@ -1,7 +1,7 @@
-"""``model.predict`` at batch 1 (W1) or ``model.train_step`` (any workload) of several
-checkouts of fastbp, timed in ONE process (NOTES section 41).
+"""``model.predict`` at batch 1 (W1), ``model.train_step`` or the loss gradient and backward
+pass (any workload) of several checkouts of fastbp, timed in ONE process (NOTES section 41).
 
-    PYTHONPATH=. python benchmarks/probes/calls_ab.py TREE [TREE ...] [--call predict|step]
+    PYTHONPATH=. python benchmarks/probes/calls_ab.py TREE [TREE ...] [--call predict|step|backward]
         [--workload W3] [--threads 2] [--rounds 21]
 
 Each tree's ``fastbp`` is loaded under its own name (``ab.install_renamed``, as
@@ -38,13 +38,29 @@ def make_call(name, what, workload, threads):
     opt = fb.optim.Adam(model.parameters(), lr=1e-3)
     loss = fb.CrossEntropyLoss()
     x, y = bench.make_batch(widths, batch)
-    return lambda: model.train_step(x, y, loss, opt)
+    if what == "step":
+        return lambda: model.train_step(x, y, loss, opt)
+    # "backward": the loss's gradient, then the backward pass, over the stored forward pass
+    P = importlib.import_module(f"{name}.kernels.program")
+    losses = importlib.import_module(f"{name}.kernels.losses")
+    model.train_step(x, y, loss, opt)
+    T, labels = loss.prepare_target(y, model.out_features, model.dtype, n_rows=batch, strict=True, name="yb")
+    lay, ws, cap, flush = model._layout, model._ws, model.capacity, fb.get_flush_denormal()
+    out = P.slab(ws, lay[P.L_OUTPUT], cap, batch, lay[P.L_WIDTH])
+    dout = P.slab(ws, lay[P.L_GRAD0], cap, batch, lay[P.L_WIDTH])
+
+    def backward():
+        losses.loss_value_and_grad(loss.code, out, T, labels, model.dtype.type(loss.param), dout)
+        P.backward(model._program, model._consts, model.arena.params, model.arena.grads, model.state.params, ws,
+                   cap, batch, lay, model._work, True, False, model._dropout_seed, model._step, model._segments,
+                   flush)
+    return backward
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("trees", nargs="+")
-    parser.add_argument("--call", choices=["predict", "step"], default="predict")
+    parser.add_argument("--call", choices=["predict", "step", "backward"], default="predict")
     parser.add_argument("--workload", default="W3")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=21)
@@ -65,7 +81,7 @@ def main(argv=None):
             for _ in range(args.calls):
                 f()
             times[n].append((time.perf_counter() - t) / args.calls * 1e6)
-    what = "W1 predict, batch 1" if args.call == "predict" else f"{args.workload} train_step"
+    what = "W1 predict, batch 1" if args.call == "predict" else f"{args.workload} {args.call}"
     print(f"{what}, {args.threads} thread(s), {args.rounds} alternating rounds of {args.calls} calls")
     first = names[0]
     base = statistics.median(times[first])

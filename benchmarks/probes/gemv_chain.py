@@ -53,14 +53,20 @@ def pair(x, W1, b1, W2_halves, b2, W3, b3, h1, h2, out, parts):
     _relu_bias(out, b3)
 
 
-def main():
-    numba.set_num_threads(int(sys.argv[1]))
+def w1_operands():
+    """Random W1 weights (flat, row-major), biases, an input row and the three outputs."""
     rng = np.random.default_rng(0)
     sizes = [784, 256, 256, 10]
     Ws = [rng.standard_normal(o * i).astype(np.float32) / 30 for i, o in zip(sizes[:-1], sizes[1:])]
     bs = [rng.standard_normal(o).astype(np.float32) for o in sizes[1:]]
     x = rng.standard_normal(784).astype(np.float32)
     h1, h2, out = (np.empty(n, np.float32) for n in sizes[1:])
+    return Ws, bs, x, h1, h2, out
+
+
+def main():
+    numba.set_num_threads(int(sys.argv[1]))
+    Ws, bs, x, h1, h2, out = w1_operands()
     variants = {"par,ser,ser": (True, False, False), "par,par,ser": (True, True, False),
                 "par,par,par": (True, True, True), "ser,ser,ser": (False, False, False)}
     res = {}
