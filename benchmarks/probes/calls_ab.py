@@ -22,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 from ab import install_renamed  # noqa: E402  (benchmarks/ab.py)
+from stepped_model import stepped_model  # noqa: E402  (benchmarks/probes, the script folder)
 
 
 def make_call(name, what, workload, threads):
@@ -33,18 +34,13 @@ def make_call(name, what, workload, threads):
         x = np.random.default_rng(0).standard_normal((1, 784)).astype(np.float32)
         out = np.empty((1, 10), np.float32)
         return lambda: model.predict(x, batch_size=1, out=out)
-    _, widths, batch = bench.WORKLOADS[workload]
-    model = fb.MLP(widths, activation="relu", dtype=np.float32, seed=0)
-    opt = fb.optim.Adam(model.parameters(), lr=1e-3)
-    loss = fb.CrossEntropyLoss()
-    x, y = bench.make_batch(widths, batch)
+    s = stepped_model(fb, bench, workload)
+    model, opt, loss, x, y, T, labels, batch = s.model, s.opt, s.loss, s.x, s.y, s.T, s.labels, s.batch
     if what == "step":
         return lambda: model.train_step(x, y, loss, opt)
     # "backward": the loss's gradient, then the backward pass, over the stored forward pass
     P = importlib.import_module(f"{name}.kernels.program")
     losses = importlib.import_module(f"{name}.kernels.losses")
-    model.train_step(x, y, loss, opt)
-    T, labels = loss.prepare_target(y, model.out_features, model.dtype, n_rows=batch, strict=True, name="yb")
     lay, ws, cap, flush = model._layout, model._ws, model.capacity, fb.get_flush_denormal()
     out = P.slab(ws, lay[P.L_OUTPUT], cap, batch, lay[P.L_WIDTH])
     dout = P.slab(ws, lay[P.L_GRAD0], cap, batch, lay[P.L_WIDTH])

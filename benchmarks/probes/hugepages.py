@@ -13,6 +13,7 @@ import numpy as np
 import fastbp as fb
 from fastbp import bench
 from fastbp.kernels import program as P
+from stepped_model import stepped_model  # benchmarks/probes (the script folder is on sys.path)
 
 
 def hugepage_copies(arrays):
@@ -32,13 +33,8 @@ def hugepage_copies(arrays):
 def main():
     fb.set_num_threads(2)
     name = sys.argv[1] if len(sys.argv) > 1 else "W1"
-    _, widths, batch = bench.WORKLOADS[name]
-    m = fb.MLP(widths, activation="relu", dtype=np.float32, seed=0)
-    opt = fb.optim.Adam(m.parameters(), lr=1e-3)
-    loss = fb.CrossEntropyLoss()
-    x, y = bench.make_batch(widths, batch)
-    m.train_step(x, y, loss, opt)
-    T, labels = loss.prepare_target(y, m.out_features, m.dtype, n_rows=batch, strict=True, name="yb")
+    s = stepped_model(fb, bench, name)
+    m, opt, loss, x, T, labels, batch = s.model, s.opt, s.loss, s.x, s.T, s.labels, s.batch
     flush = fb.get_flush_denormal()
     orig = dict(params=m.arena.params, grads=m.arena.grads, state=m.state.params, ws=m._ws, work=m._work,
                 opt=opt.state)

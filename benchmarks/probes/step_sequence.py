@@ -19,17 +19,13 @@ from fastbp.kernels import losses, optim
 from fastbp.kernels import program as P
 
 from layer_products import layer_products  # benchmarks/probes (the script folder is on sys.path)
+from stepped_model import stepped_model
 
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 name = sys.argv[2] if len(sys.argv) > 2 else "W1"
 fb.set_num_threads(threads)
-_, widths, batch = bench.WORKLOADS[name]
-m = fb.MLP(widths, activation="relu", dtype=np.float32, seed=0)
-opt = fb.optim.Adam(m.parameters(), lr=1e-3)
-loss = fb.CrossEntropyLoss()
-x, y = bench.make_batch(widths, batch)
-m.train_step(x, y, loss, opt)
-T, labels = loss.prepare_target(y, m.out_features, m.dtype, n_rows=batch, strict=True, name="yb")
+s = stepped_model(fb, bench, name)
+m, opt, loss, x, T, labels, widths, batch = s.model, s.opt, s.loss, s.x, s.T, s.labels, s.widths, s.batch
 flush = fb.get_flush_denormal()
 lay = m._layout
 cap, rows = m.capacity, batch
