@@ -536,9 +536,9 @@ def relu_backward_bias_grad(G, Z, db):
     gradient), in one serial pass over G.
 
     The same arithmetic, in the same order, as ``act_backward`` then
-    ``reductions.column_sums``, so the same bits.  Serial on purpose: the rows split
-    over two cores and then summed by one cost 2-4x the two passes alone (the other
-    core's half of G has to move over; NOTES section 43)."""
+    ``reductions.column_sums``, so the same bits.  Serial on purpose: rows split over
+    two cores and then summed by one cost about twice the two passes timed alone, as
+    the other core's half of G moves over (W1's and W2's layers; NOTES section 43)."""
     n = G.shape[1]
     for j in range(n):
         db[j] = 0
