@@ -19,6 +19,7 @@ def main():
     fb.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
     widths, batch = [784, 256, 256, 10], 128
     m = fb.MLP(widths, activation="relu", dtype=np.float32, seed=0)
+    m._ensure_capacity(batch)   # m._work is sized for batches up to the capacity (1 when new)
     Ws = [layer.weight for layer in m.layers if hasattr(layer, "weight")]
     bs = [layer.bias for layer in m.layers if hasattr(layer, "weight")]
     rng = np.random.default_rng(0)

@@ -199,12 +199,23 @@ def _halves_size(m, n, k):
 
 
 @jit
+def _parallel_size(m, n, k):
+    """Scratch of ``_gemm_parallel``: every k block's A and B panels packed up front, the
+    edge tiles, and the counter its pack tasks are claimed by."""
+    return ALIGN + _cdiv(m, MR) * MR * k + _cdiv(n, NR) * NR * k + ALIGN + _ntasks(m, n) * MR * NR + 1
+
+
+@jit
 def _core_size(m, n, k):
-    mp = _cdiv(m, MR)
-    np_ = _cdiv(n, NR)
-    # the parallel path packs every k block up front: A and B panels over all of k
-    parallel = ALIGN + mp * MR * k + np_ * NR * k + ALIGN + _ntasks(m, n) * MR * NR + 1
-    return max(_serial_size(m, n, k), _halves_size(m, n, k), parallel)
+    return max(_serial_size(m, n, k), _halves_size(m, n, k), _parallel_size(m, n, k))
+
+
+@jit
+def _check_work(work, need):
+    """Raise unless ``work`` holds ``need`` elements: the packed paths write their panels
+    into it unchecked, so a short buffer would corrupt the heap."""
+    if work.size < need:
+        raise ValueError("work is too small for this product: allocate gemm.work_size(M, N, K) elements")
 
 
 @jit
@@ -698,10 +709,13 @@ def _gemm(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep, path):
         else:
             path = PATH_PARALLEL
     if path == PATH_SERIAL:
+        _check_work(work, _serial_size(m, n, k))
         _gemm_serial(m, n, k, A, ars, acs, B, brs, bcs, C, n, work, ep)
     elif path == PATH_HALVES:
+        _check_work(work, _halves_size(m, n, k))
         _gemm_halves(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep)
     else:
+        _check_work(work, _parallel_size(m, n, k))
         _gemm_parallel(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep)
 
 
@@ -772,6 +786,7 @@ def _blas_nt(A, W, work, out):
     M, K = A.shape
     N = W.shape[0]
     if M >= BLAS_NT_MIN_ROWS and N >= BLAS_NT_MIN_OUT:
+        _check_work(work, K * N)
         zero = np.int64(0)
         _pack_transpose(W.reshape(N * K), np.int64(K), zero, np.int64(N), np.int64(K), work, zero, np.int64(N))
         np.dot(A, work[:K * N].reshape(K, N), out)
@@ -815,6 +830,10 @@ def matmul_nt_bias_act(A, W, bias, act, alpha, work, Z, Aout):
     ``activations.bias_act_forward``."""
     M, K = A.shape
     N = W.shape[0]
+    if bias.size != 0 and bias.size != N:
+        raise ValueError("bias must have W.shape[0] elements, or none")
+    if Aout.shape[0] != M or Aout.shape[1] != N:
+        raise ValueError("Aout must have shape (A.shape[0], W.shape[0])")
     if BLAS_SMALL:
         if _blas_small(M, N, K):
             _blas_nt(A, W, work, Z)
@@ -898,6 +917,7 @@ def backward_grads(D, A, W, work, dW, dA):
     M, N = D.shape
     K = A.shape[1]
     if _num_threads() == 2 and M > 1 and N > 1 and 2.0 * M * N * K >= PAR_FLOPS:
+        _check_work(work, _serial_size(N, K, M) + _serial_size(M, K, N))
         _grads_pair(M, N, K, D.reshape(M * N), A.reshape(M * K), W.reshape(N * K),
                     dW.reshape(N * K), dA.reshape(M * K), work)
     else:

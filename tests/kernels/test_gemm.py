@@ -341,6 +341,50 @@ def test_work_size_serves_all_products_and_is_zero_for_empty():
         assert s >= N * K
 
 
+@pytest.mark.parametrize("path", [SERIAL, HALVES, PARALLEL])
+def test_short_work_raises_before_writing(path):
+    """A scratch buffer shorter than the path needs is refused (it used to corrupt the heap)."""
+    M, N, K = 64, 96, 80
+    A, W, D = _operands(M, N, K, np.float32)
+    short = np.empty(gemm.work_size(1, N, K) // 4, np.float32)
+    z = np.full((M, N), 7, np.float32)
+    with pytest.raises(ValueError, match="work"):
+        gemm.own_nt(A, W, short, z, gemm._no_epilogue(z), path)
+    assert (z == 7).all()
+    with pytest.raises(ValueError, match="work"):
+        gemm.own_tn(D, A, short, np.empty((N, K), np.float32), path)
+    with pytest.raises(ValueError, match="work"):
+        gemm.own_nn(D, W, short, np.empty((M, K), np.float32), path)
+
+
+def test_short_work_raises_in_the_blas_and_paired_products():
+    M, N, K = 16, 32, 24   # BLAS with W transposed into the scratch
+    A, W, _ = _operands(M, N, K, np.float32)
+    with pytest.raises(ValueError, match="work"):
+        gemm.matmul_nt(A, W, np.empty(N * K - 1, np.float32), np.empty((M, N), np.float32))
+    M, N, K = 64, 256, 256   # at two threads: the two backward products side by side
+    A, W, D = _operands(M, N, K, np.float32)
+    old = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        with pytest.raises(ValueError, match="work"):
+            gemm.backward_grads(D, A, W, np.empty(1000, np.float32), np.empty((N, K), np.float32),
+                                np.empty((M, K), np.float32))
+    finally:
+        numba.set_num_threads(old)
+
+
+def test_bias_act_checks_bias_and_output_shapes():
+    M, N, K = 5, 7, 3
+    A, W, _ = _operands(M, N, K, np.float64)
+    work = np.empty(gemm.work_size(M, N, K))
+    z = np.empty((M, N))
+    with pytest.raises(ValueError, match="bias"):
+        gemm.matmul_nt_bias_act(A, W, np.zeros(N - 1), 0, 0.0, work, z, z)
+    with pytest.raises(ValueError, match="Aout"):
+        gemm.matmul_nt_bias_act(A, W, np.zeros(N), 0, 0.0, work, z, np.empty((M, N - 1)))
+
+
 def test_empty_reduction_writes_zeros():
     A = np.ones((3, 0), np.float64)
     W = np.ones((4, 0), np.float64)
