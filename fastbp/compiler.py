@@ -109,14 +109,20 @@ def segment_scratch(ops, first, stop):
 
 def _consts_table(ops, dtype):
     """The (n_ops, N_CONSTS) constants in the model's dtype; ValueError naming the layer when one
-    does not fit (``LeakyReLU(1e39)`` is a float64 but no float32: its outputs would be Inf/NaN)."""
-    with np.errstate(over="ignore"):
-        consts = np.array([op.const for op in ops], dtype=dtype).reshape(-1, P.N_CONSTS)
-    bad = np.argwhere(~np.isfinite(consts))
-    if bad.size:
-        i, k = bad[0]
-        raise ValueError(f"{ops[i].name}: its constant {ops[i].const[k]:g} is not finite in "
-                         f"{np.dtype(dtype).name}, the model's dtype")
+    does not fit: ``LeakyReLU(1e39)`` is a float64 but no float32 (its outputs would be Inf/NaN),
+    and ``BatchNorm1d(eps=1e-50)`` would become 0 in float32 (subnormals are flushed to zero in
+    the compiled calls, so a subnormal counts as 0 too): a division by zero."""
+    exact = np.array([op.const for op in ops], dtype=np.float64).reshape(-1, P.N_CONSTS)
+    with np.errstate(over="ignore", under="ignore"):
+        consts = exact.astype(dtype)
+    tiny = np.finfo(dtype).tiny
+    for bad, why in ((~np.isfinite(consts), "is not finite"),
+                     ((exact != 0) & (np.abs(consts) < tiny), "underflows to zero")):
+        where = np.argwhere(bad)
+        if where.size:
+            i, k = where[0]
+            raise ValueError(f"{ops[i].name}: its constant {ops[i].const[k]:g} {why} in "
+                             f"{np.dtype(dtype).name}, the model's dtype")
     return consts
 
 

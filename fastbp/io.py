@@ -21,6 +21,8 @@ import zipfile
 
 import numpy as np
 
+from .validation import MAX_STEP_COUNT
+
 FORMAT = "fastbp-model"
 VERSION = 1
 
@@ -51,32 +53,48 @@ def load(path, classes):
     if not os.path.exists(path):
         raise FileNotFoundError(f"no model file at {path!r}")
     try:
-        with np.load(path, allow_pickle=False) as f:
+        f = np.load(path, allow_pickle=False)
+        if not isinstance(f, np.lib.npyio.NpzFile):     # a bare .npy array
+            raise ValueError("not an .npz archive")
+        with f:
             contents = {key: f[key] for key in f.files}
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, NotImplementedError, RuntimeError) as exc:
+        # NotImplementedError: zipfile's answer to a damaged "version needed to extract"
         raise ValueError(f"{path!r} is not a fastbp model file ({exc})") from None
     if str(contents.get("format", "")) != FORMAT:
         raise ValueError(f"{path!r} is not a fastbp model file (no '{FORMAT}' marker)")
-    version = int(contents["version"])
+    version = _scalar_int(path, contents, "version", minimum=1)
+    if version is None:
+        raise ValueError(f"{path!r} is not a fastbp model file (no 'version')")
     if version > VERSION:
         raise ValueError(f"{path!r} was written by a newer fastbp (format {version}); upgrade fastbp")
     try:
         config = json.loads(str(contents["architecture"]))
         params = contents["params"]
         state = contents.get("state", np.zeros(0, dtype=params.dtype))
-    except (KeyError, ValueError) as exc:
-        raise ValueError(f"{path!r} is not a fastbp model file (bad architecture: {exc})") from None
+    except (KeyError, ValueError, RecursionError) as exc:
+        raise ValueError(f"{path!r} is not a fastbp model file (bad architecture: {exc!r})") from None
     try:
         layers = [layer_from_config(cfg) for cfg in config["layers"]]
+        needed = sum(layer.num_parameters for layer in layers)
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:    # a malformed architecture
+        raise ValueError(f"{path!r} is not a fastbp model file (bad architecture: {exc!r})") from None
+    if needed != params.size:           # before anything is allocated: a damaged width could ask for terabytes
+        raise ValueError(f"{path!r}: parameters of shape {params.shape} do not fit the architecture "
+                         f"({needed:,} parameters)")
+    try:
         model_class = classes.get(config.get("class"), classes["Sequential"])
         model = model_class.from_layers(layers, dtype=config["dtype"], seed=0)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:    # a malformed architecture
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"{path!r} is not a fastbp model file (bad architecture: {exc!r})") from None
     for name, saved, buf in (("parameters", params, model.arena.params), ("state", state, model.state.params)):
         if saved.dtype != model.dtype or saved.shape != buf.shape:
             raise ValueError(f"{path!r}: {name} of shape {saved.shape} and dtype {saved.dtype} do not fit "
                              f"the architecture ({buf.shape}, {model.dtype})")
-    model.load_state_dict({"params": params, "state": state})
+    try:
+        model.load_state_dict({"params": params, "state": state})   # finite, running variances >= 0
+    except ValueError as exc:
+        raise ValueError(f"{path!r}: {exc}") from None
     _restore_streams(path, contents, model)
     _restore_settings(path, contents, model)
     return model
@@ -105,17 +123,21 @@ def _restore_settings(path, contents, model):
     model.train(settings.get("training", True))
 
 
-def _scalar_int(path, contents, key, minimum=None):
-    """The 0-d integer array ``contents[key]`` as an int (None when absent)."""
+def _scalar_int(path, contents, key, minimum=None, maximum=None):
+    """The 0-d integer array ``contents[key]`` as an int in [minimum, maximum] (default: int64's
+    range; None when absent)."""
     if key not in contents:
         return None
     value = contents[key]
     if value.shape != () or not np.issubdtype(value.dtype, np.integer):
         raise ValueError(f"{path!r} is not a fastbp model file ({key!r} must be an integer scalar, "
                          f"got shape {value.shape} and dtype {value.dtype})")
-    value, low = int(value), np.iinfo(np.int64).min if minimum is None else minimum
-    if not low <= value <= np.iinfo(np.int64).max:
-        raise ValueError(f"{path!r} is not a fastbp model file ({key!r} must be an int64 >= {low}, got {value})")
+    value = int(value)
+    low = np.iinfo(np.int64).min if minimum is None else minimum
+    high = np.iinfo(np.int64).max if maximum is None else maximum
+    if not low <= value <= high:
+        raise ValueError(f"{path!r} is not a fastbp model file ({key!r} must be an int in [{low}, {high}], "
+                         f"got {value})")
     return value
 
 
@@ -123,7 +145,7 @@ def _restore_streams(path, contents, model):
     """Set the dropout seed, step counter and shuffling generator saved in ``contents``;
     a file without them (written before they were saved) keeps the fresh model's."""
     dropout_seed = _scalar_int(path, contents, "dropout_seed")
-    step = _scalar_int(path, contents, "step", minimum=0)
+    step = _scalar_int(path, contents, "step", minimum=0, maximum=MAX_STEP_COUNT)
     if "rng" in contents:
         rng = contents["rng"]
         if rng.shape != () or rng.dtype.kind != "U":

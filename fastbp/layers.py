@@ -30,6 +30,11 @@ class Module:
     def initialize(self, rng):
         """Write initial values into the bound views."""
 
+    @property
+    def num_parameters(self):
+        """Trainable values this layer reserves in the arena."""
+        return 0
+
     def config(self):
         return {"type": type(self).__name__}
 
@@ -61,8 +66,9 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, init="default"):
         self.in_features = check_positive_int("in_features", in_features)
         self.out_features = check_positive_int("out_features", out_features)
-        if not isinstance(bias, bool):
+        if not isinstance(bias, (bool, np.bool_)):
             raise TypeError(f"bias must be a bool, got {type(bias).__name__}")
+        bias = bool(bias)
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
         self.has_bias = bias

@@ -72,7 +72,11 @@ class HuberLoss(Loss):
     code = codes.HUBER
 
     def __init__(self, delta=1.0):
-        self.param = check_float("delta", delta, low=0.0, low_open=True)
+        self.param = check_float("delta", delta)
+        tiny = float(np.finfo(np.float32).tiny)     # a smaller delta becomes 0 in a float32 model
+        if self.param < tiny:
+            raise ValueError(f"delta must be > 0 (at least float32's smallest normal number, {tiny:.4g}), "
+                             f"got {self.param}")
 
     @property
     def delta(self):

@@ -18,8 +18,8 @@ from .layers import BatchNorm1d, Dropout, Linear, Module, activation_from_name
 from .losses import CrossEntropyLoss, Loss, get_loss
 from .metrics import History
 from .optim import Adam, Optimizer
-from .validation import (as_matrix, check_dtype, check_positive_int, non_finite_error, output_matrix,
-                         same_rows, strict_matrix)
+from .validation import (MAX_STEP_COUNT, as_matrix, check_dtype, check_positive_int, checked_buffer,
+                         checked_step_count, non_finite_error, output_matrix, same_rows, seeded_rng, strict_matrix)
 
 
 class Sequential:
@@ -62,8 +62,18 @@ class Sequential:
         self.layers = list(layers)
         self.dtype = check_dtype(dtype)
         self.seed = seed
-        self._rng = np.random.default_rng(seed)
+        self._rng = seeded_rng("seed", seed)
         self.training = True
+        try:
+            self._build()
+        except BaseException:
+            for layer in self.layers:       # a failed build must not keep the layers from another model
+                layer.bind(None, None)
+            raise
+
+    def _build(self):
+        """Arena, parameters, layer program and workspace for ``self.layers`` (``__init__``)."""
+        layers = self.layers
         self.arena = ParameterArena(self.dtype)
         self.state = ParameterArena(self.dtype)     # BatchNorm statistics: model state, not trained
         width = next(layer.in_features for layer in layers if isinstance(layer, Linear))
@@ -108,13 +118,13 @@ class Sequential:
         """Grow the workspace (never shrink) so that batches of ``rows`` fit."""
         if rows <= self.capacity:
             return
-        self.capacity = rows
-        self._ws = aligned_zeros(self._per_sample * rows, self.dtype)
         need = 1
         for op in self._program:
             if op[P.C_OP] == P.OP_DENSE:
                 need = max(need, gemm.work_size(rows, int(op[P.C_OUT]), int(op[P.C_IN])))
-        self._work = aligned_zeros(need, self.dtype)
+        # both buffers first: a MemoryError must leave the old, consistent workspace
+        ws, work = aligned_zeros(self._per_sample * rows, self.dtype), aligned_zeros(need, self.dtype)
+        self._ws, self._work, self.capacity = ws, work, rows
         self._forward_rows = 0
 
     def _slot(self, which, rows, width):
@@ -204,8 +214,13 @@ class Sequential:
         """
         from . import checkpoint as ckpt
         plan = ckpt.resolve(self, checkpoint, check_positive_int("batch_size", batch_size))
+        old = self.checkpoint_plan
         self._compile(None if plan is None else plan.segments)
-        self._ensure_capacity(batch_size)
+        try:
+            self._ensure_capacity(batch_size)
+        except BaseException:           # e.g. MemoryError: keep the previous plan and program
+            self._compile(None if old is None else old.segments)
+            raise
         self.checkpoint_plan = plan
         return plan
 
@@ -263,6 +278,8 @@ class Sequential:
         self._check_batch_rows("xb", rows, training=True)
         self._ensure_capacity(rows)
         step = optimizer.step_count + 1
+        if type(step) is not int or not 0 < step <= MAX_STEP_COUNT:     # set by hand to junk
+            step = checked_step_count("optimizer.step_count + 1", step)
         value, _, status = P.train_step(self._program, self._consts, self.arena.params, self.arena.grads,
                                         self.state.params, self._ws, self.capacity, self._layout, self._work,
                                         self._segments, self._dropout_seed, self._step, loss.code,
@@ -313,19 +330,23 @@ class Sequential:
             Tv, Lv = loss.prepare_target(validation_data[1], self.out_features, self.dtype, name="validation_data[1]")
             same_rows("validation_data[0]", Xv, "validation_data[1]", Lv if Lv.size else Tv)
             self._check_batch_rows("validation_data[0]", Xv.shape[0], training=False)   # before any epoch
-        rng = self._rng if seed is None else np.random.default_rng(seed)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable as callback(epoch, logs), got {type(callback).__name__}")
+        rng = self._rng if seed is None else seeded_rng("seed", seed)
         n = X.shape[0]
-        if checkpoint is not None:
-            self.set_checkpoint(checkpoint, batch_size=min(batch_size, n))
         if self._has_batchnorm and n == 1:
             raise ValueError("X has 1 row: BatchNorm1d cannot normalise a single sample in training mode; "
                              "train on more rows")
         if self._has_batchnorm and (batch_size == 1 or n % batch_size == 1):
             raise ValueError(f"with {n} samples and batch_size={batch_size} a batch of 1 row occurs, which "
                              f"BatchNorm1d cannot normalise in training mode; change batch_size")
+        if checkpoint is not None:
+            self.set_checkpoint(checkpoint, batch_size=min(batch_size, n))
         rows = min(batch_size, n)
-        self._ensure_capacity(rows)
         n_batches = -(-n // batch_size)
+        checked_step_count("optimizer.step_count after fit", checked_step_count("optimizer.step_count",
+                           optimizer.step_count) + epochs * n_batches)
+        self._ensure_capacity(rows)
         T_batch = np.zeros((rows, self.out_features) if labels.size == 0 else (0, 0), dtype=self.dtype)
         labels_batch = np.zeros(rows if labels.size else 0, dtype=np.int64)
         batch_losses = np.zeros(n_batches, dtype=np.float64)
@@ -376,6 +397,10 @@ class Sequential:
         Xc = as_matrix("X", X, self.dtype, self.in_features, finite=False)   # checked in the compiled call
         if out is not None:
             out = output_matrix("out", out, self.dtype, (Xc.shape[0], self.out_features))
+            # rows are read batch by batch before their outputs are written: out may be X
+            # itself, but any other overlap would overwrite rows not read yet
+            if np.may_share_memory(out, Xc) and not (out.ctypes.data == Xc.ctypes.data and out.shape == Xc.shape):
+                raise ValueError("out overlaps X; pass a separate array (or X itself, when the shapes match)")
         return self._predict(Xc, check_positive_int("batch_size", batch_size), out, source=X)
 
     def _predict(self, X, batch_size=256, out=None, source=None):
@@ -434,12 +459,16 @@ class Sequential:
 
     def load_state_dict(self, state_dict):
         """Copy ``state_dict`` into the model's buffers in place (views stay valid)."""
-        for key, buf in (("params", self.arena.params), ("state", self.state.params)):
-            value = np.asarray(state_dict[key])
-            if value.shape != buf.shape:
-                raise ValueError(f"state_dict[{key!r}] has shape {value.shape}, the model needs {buf.shape}")
-        for key, buf in (("params", self.arena.params), ("state", self.state.params)):
-            buf[...] = state_dict[key]
+        new = {key: checked_buffer("state_dict", state_dict, key, buf)
+               for key, buf in (("params", self.arena.params), ("state", self.state.params))}
+        for layer in self.layers:
+            if isinstance(layer, BatchNorm1d) and layer.track_running_stats:
+                lo = layer.state_offset + layer.num_features
+                if (new["state"][lo:lo + layer.num_features] < 0).any():
+                    raise ValueError(f"state_dict['state'] holds a negative running_var for {layer!r}")
+        # everything is checked before anything is written: a bad entry leaves the model as it was
+        self.arena.params[...] = new["params"]
+        self.state.params[...] = new["state"]
 
     def save(self, path):
         """Write the architecture (JSON) and the parameters to an .npz file."""

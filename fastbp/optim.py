@@ -27,6 +27,7 @@ from .arena import ParameterArena
 from .kernels import codes
 from ._jit import flush_denormal
 from .kernels.optim import HYPER_SIZE, STATE_ROWS, clip_grad_norm, optimizer_step_call
+from .validation import checked_buffer, checked_step_count
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "clip_grad_norm_"]
 
@@ -177,7 +178,7 @@ class Optimizer:
                 it is called before the update and its result returned.
         """
         loss = closure() if closure is not None else None
-        self.step_count += 1
+        self.step_count = checked_step_count("step_count", self.step_count + 1)
         optimizer_step_call(self.code, self.arena.params, self.arena.grads, self.state, self.hyper,
                             self.step_count, flush_denormal())
         return loss
@@ -193,10 +194,8 @@ class Optimizer:
             >>> t = opt.advance()
             >>> optimizer_step(opt.code, arena.params, arena.grads, opt.state, opt.hyper, t)
         """
-        n = int(n)
-        if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
-        self.step_count += n
+        n = checked_step_count("n", n)
+        self.step_count = checked_step_count("step_count + n", self.step_count + n)
         return self.step_count
 
     def zero_grad(self):
@@ -220,16 +219,16 @@ class Optimizer:
 
         ``state`` is copied into the existing array, so references to it stay valid.
         """
-        code = int(state_dict["code"])
+        for key in ("code", "step_count"):
+            if key not in state_dict:
+                raise ValueError(f"state_dict has no {key!r} entry")
+        code = checked_step_count("state_dict['code']", state_dict["code"])
         if code != self.code:
             raise ValueError(f"state_dict is for optimizer code {code}, this {type(self).__name__} "
                              f"has code {self.code}")
-        state = np.asarray(state_dict["state"])
-        if state.shape != self.state.shape:
-            raise ValueError(f"state_dict's state has shape {state.shape}, expected {self.state.shape}")
-        step_count = int(state_dict["step_count"])
-        if step_count < 0:
-            raise ValueError(f"step_count must be >= 0, got {step_count}")
+        state = checked_buffer("state_dict", state_dict, "state", self.state)
+        step_count = checked_step_count("state_dict['step_count']", state_dict["step_count"])
+        # hyper-parameters are validated as a whole before they are set; nothing is written before
         self._set_hyper_parameters({name: state_dict[name] for name in self._names if name in state_dict})
         self.state[...] = state
         self.step_count = step_count

@@ -19,7 +19,10 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def check_dtype(dtype):
-    """The model dtype: float32 or float64."""
+    """The model dtype: float32 or float64 (None: the default, float32, as Keras's floatx;
+    numpy would read None as float64)."""
+    if dtype is None:
+        return FLOAT_DTYPES[0]
     try:
         dt = np.dtype(dtype)
     except TypeError:
@@ -27,6 +30,31 @@ def check_dtype(dtype):
     if dt not in FLOAT_DTYPES:
         raise TypeError(f"dtype must be float32 or float64, got {dt.name}")
     return dt
+
+
+def seeded_rng(name, seed):
+    """``numpy.random.default_rng(seed)``, with a TypeError/ValueError that names ``name``."""
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{name} must be None, a non-negative int or a numpy Generator/SeedSequence "
+                      f"({e})") from None
+
+
+MAX_STEP_COUNT = 1 << 62     # step counters stay far from int64's end (the compiled calls add to them)
+
+
+def checked_step_count(name, value):
+    """A step count (or a code read back from a file): an integer, 0-d arrays included, in
+    [0, ``MAX_STEP_COUNT``], as a Python int."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if not 0 <= value <= MAX_STEP_COUNT:
+        raise ValueError(f"{name} must be in [0, 2**62], got {value}")
+    return value
 
 
 def check_positive_int(name, value, minimum=1):
@@ -59,10 +87,14 @@ def _require_ndarray(name, a):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
     if type(a) is np.ndarray:
         return a
+    _refuse_masked(name, a)
+    return a.view(np.ndarray)
+
+
+def _refuse_masked(name, a):
     if isinstance(a, np.ma.MaskedArray):
         raise TypeError(f"{name} must be a numpy.ndarray, got a masked array; fill or drop the masked "
                         f"values first (numpy.ma.filled)")
-    return a.view(np.ndarray)
 
 
 def non_finite_error(name, source, converted):
@@ -88,7 +120,7 @@ def _check_finite(name, a, source=None):
 def _check_shape(name, a, ndim, width):
     if a.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
-    if a.shape[0] == 0:
+    if a.shape[0] == 0 or (ndim == 2 and a.shape[1] == 0):
         raise ValueError(f"{name} is empty (shape {a.shape})")
     if width is not None and a.shape[1] != width:
         raise ValueError(f"{name} must have {width} columns, got shape {a.shape}")
@@ -129,6 +161,7 @@ def as_matrix(name, a, dtype, width, finite=True):
     model's float32 is caught too.  ``finite=False`` leaves that check to the caller
     (the compiled ``predict`` checks its input in the same call).
     """
+    _refuse_masked(name, a)
     arr = np.asarray(a) if not isinstance(a, np.ndarray) else a
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
@@ -148,6 +181,7 @@ def as_matrix(name, a, dtype, width, finite=True):
 def as_labels(name, y, n_classes, n_rows=None, strict=False, check_range=True):
     """Integer class labels in [0, n_classes) as a C-contiguous int64 (N,) array.
     ``check_range=False``: the caller checks the range (the compiled training step does)."""
+    _refuse_masked(name, y)
     arr = _require_ndarray(name, y) if strict else np.asarray(y)
     if arr.dtype.kind not in "iu":
         if arr.dtype.kind == "f" and not strict and arr.size and np.all(np.isfinite(arr)) \
@@ -170,6 +204,23 @@ def as_labels(name, y, n_classes, n_rows=None, strict=False, check_range=True):
     if lo < 0 or hi >= n_classes:
         raise ValueError(f"{name} must be class indices in [0, {n_classes}), got values in [{lo}, {hi}]")
     return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def checked_buffer(owner, mapping, key, like):
+    """``mapping[key]`` converted to ``like``'s dtype, checked to be real, finite and of
+    ``like``'s shape, for copying into a model or optimizer buffer (``load_state_dict``)."""
+    if key not in mapping:
+        raise ValueError(f"{owner} has no {key!r} entry")
+    name = f"{owner}[{key!r}]"
+    value = np.asarray(mapping[key])
+    if value.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
+    if value.shape != like.shape:
+        raise ValueError(f"{name} has shape {value.shape}, expected {like.shape}")
+    with np.errstate(over="ignore"):
+        out = value.astype(like.dtype)
+    _check_finite(name, out, value)
+    return out
 
 
 def same_rows(name_a, a, name_b, b):

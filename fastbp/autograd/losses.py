@@ -54,7 +54,7 @@ def l1_loss(input, target):
 def huber_loss(input, target, delta=1.0):
     """mean of 0.5 d**2 where |d| < delta, else delta (|d| - delta / 2); d = input - target."""
     delta = float(delta)
-    if delta <= 0:
+    if not delta > 0:                   # NaN too
         raise ValueError(f"huber_loss needs delta > 0, got {delta}")
     return _regression("huber", input, target, delta, lambda x, t: _math.huber(x, t, delta))
 

@@ -299,6 +299,12 @@ def test_cross_entropy_rejects_bad_labels():
         ag.cross_entropy(r(2, 3), np.array([0, 1, 2]))
 
 
+@pytest.mark.parametrize("delta", [0.0, -1.0, float("nan")])
+def test_huber_loss_rejects_a_delta_that_is_not_positive(delta):
+    with pytest.raises(ValueError, match="delta > 0"):
+        ag.huber_loss(r(3), r(3), delta=delta)
+
+
 def test_astype_casts_gradient_back():
     x = tensor([1.0, 2.0], requires_grad=True)
     y = x.float()
