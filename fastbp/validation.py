@@ -144,12 +144,14 @@ def strict_matrix(name, a, dtype, width, finite=True):
 
 def output_matrix(name, a, dtype, shape):
     """A writable C-contiguous array of exactly ``dtype`` and ``shape`` to write results into."""
-    a = _require_ndarray(name, a)
+    if type(a) is not np.ndarray:
+        a = _require_ndarray(name, a)
     if a.dtype != dtype:
         raise TypeError(f"{name} must have dtype {dtype.name} (the model's dtype), got {a.dtype}")
-    if a.shape != tuple(shape):
+    if a.shape != shape and a.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {a.shape}")
-    if not a.flags.c_contiguous or not a.flags.writeable:
+    flags = a.flags
+    if not flags.c_contiguous or not flags.writeable:
         raise ValueError(f"{name} must be a writable C-contiguous array")
     return a
 
@@ -161,6 +163,13 @@ def as_matrix(name, a, dtype, width, finite=True):
     model's float32 is caught too.  ``finite=False`` leaves that check to the caller
     (the compiled ``predict`` checks its input in the same call).
     """
+    if type(a) is np.ndarray and a.dtype == dtype and a.ndim == 2 and a.flags.c_contiguous:
+        # already what the model needs (batch-1 predict: ~1 µs less than the general path)
+        rows, cols = a.shape
+        if rows and cols and (width is None or cols == width):
+            if finite:
+                _check_finite(name, a)
+            return a
     _refuse_masked(name, a)
     arr = np.asarray(a) if not isinstance(a, np.ndarray) else a
     if arr.dtype.kind not in "biuf":

@@ -1,8 +1,9 @@
-"""``model.predict`` at batch 1 (W1), ``model.train_step`` or the loss gradient and backward
-pass (any workload) of several checkouts of fastbp, timed in ONE process (NOTES section 41).
+"""``model.predict`` at batch 1 (W1), the compiled predict call alone (``rawpredict``),
+``model.train_step`` or the loss gradient and backward pass (any workload) of several
+checkouts of fastbp, timed in ONE process (NOTES section 41).
 
-    PYTHONPATH=. python benchmarks/probes/calls_ab.py TREE [TREE ...] [--call predict|step|backward]
-        [--workload W3] [--threads 2] [--rounds 21]
+    PYTHONPATH=. python benchmarks/probes/calls_ab.py TREE [TREE ...]
+        [--call predict|rawpredict|step|backward] [--workload W3] [--threads 2] [--rounds 21]
 
 Each tree's ``fastbp`` is loaded under its own name (``ab.install_renamed``, as
 ``products_ab.py`` does), the same model (seed 0) is built in each, and the trees' calls
@@ -34,6 +35,14 @@ def make_call(name, what, workload, threads):
         x = np.random.default_rng(0).standard_normal((1, 784)).astype(np.float32)
         out = np.empty((1, 10), np.float32)
         return lambda: model.predict(x, batch_size=1, out=out)
+    if what == "rawpredict":        # the compiled call alone, without predict's Python
+        P = importlib.import_module(f"{name}.kernels.program")
+        model = fb.MLP([784, 256, 256, 10], activation="relu", dtype=np.float32, seed=0).eval()
+        x = np.random.default_rng(0).standard_normal((1, 784)).astype(np.float32)
+        out = np.empty((1, 10), np.float32)
+        m = model
+        return lambda: P.predict(m._program, m._consts, m.arena.params, m.state.params, m._ws, m.capacity,
+                                 m._layout, m._work, m._segments, x, out, True)
     s = stepped_model(fb, bench, workload)
     model, opt, loss, x, y, T, labels, batch = s.model, s.opt, s.loss, s.x, s.y, s.T, s.labels, s.batch
     if what == "step":
@@ -56,7 +65,7 @@ def make_call(name, what, workload, threads):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("trees", nargs="+")
-    parser.add_argument("--call", choices=["predict", "step", "backward"], default="predict")
+    parser.add_argument("--call", choices=["predict", "rawpredict", "step", "backward"], default="predict")
     parser.add_argument("--workload", default="W3")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=21)
@@ -77,7 +86,7 @@ def main(argv=None):
             for _ in range(args.calls):
                 f()
             times[n].append((time.perf_counter() - t) / args.calls * 1e6)
-    what = "W1 predict, batch 1" if args.call == "predict" else f"{args.workload} {args.call}"
+    what = f"W1 {args.call}, batch 1" if args.call.endswith("predict") else f"{args.workload} {args.call}"
     print(f"{what}, {args.threads} thread(s), {args.rounds} alternating rounds of {args.calls} calls")
     first = names[0]
     base = statistics.median(times[first])
