@@ -242,6 +242,8 @@ class Sequential:
         """BatchNorm1d normalising by batch statistics (training mode, or no running statistics)
         needs 2 rows or more, as in torch ("Expected more than 1 value per channel").
         ``training``: the mode the rows run in (None: the model's)."""
+        if rows >= 2:
+            return
         hint = "use a larger batch" if training is not None else "use a larger batch or model.eval()"
         training = self.training if training is None else training
         if rows < 2 and self._has_batchnorm and training:
@@ -283,7 +285,7 @@ class Sequential:
         value, _, status = P.train_step(self._program, self._consts, self.arena.params, self.arena.grads,
                                         self.state.params, self._ws, self.capacity, self._layout, self._work,
                                         self._segments, self._dropout_seed, self._step, loss.code,
-                                        self.dtype.type(loss.param), xb, T, labels, optimizer.code,
+                                        loss.typed_param(self.dtype), xb, T, labels, optimizer.code,
                                         optimizer.state, optimizer.hyper, step, flush_denormal())
         if status == P.STEP_BAD_LABELS:
             loss.prepare_target(yb, self.out_features, self.dtype, n_rows=rows, strict=True, name="yb")  # raises
@@ -364,7 +366,7 @@ class Sequential:
             P.train_epoch(self._program, self._consts, self.arena.params, self.arena.grads, self.state.params,
                           self._ws, self.capacity, self._layout, self._work, self._segments,
                           self._dropout_seed, self._step,
-                          X, T, labels, order, batch_size, loss.code, self.dtype.type(loss.param),
+                          X, T, labels, order, batch_size, loss.code, loss.typed_param(self.dtype),
                           optimizer.code, optimizer.state, optimizer.hyper, optimizer.step_count,
                           T_batch, labels_batch, batch_losses, batch_metrics, grad_norms, flush_denormal())
             optimizer.step_count += n_batches
@@ -436,7 +438,7 @@ class Sequential:
         out = self._predict(X)
         grad = np.empty_like(out)
         from .kernels.losses import loss_value_and_grad
-        value = loss_value_and_grad(loss.code, out, T, labels, self.dtype.type(loss.param), grad)
+        value = loss_value_and_grad(loss.code, out, T, labels, loss.typed_param(self.dtype), grad)
         count = out.shape[0] if labels.size else out.size
         return {"loss": float(value), loss.metric: P.metric_sum(loss.code, out, T, labels) / count}
 

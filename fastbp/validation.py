@@ -16,6 +16,7 @@ import numpy as np
 from .kernels.reductions import all_finite, int_range
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_INT64 = np.dtype(np.int64)          # comparing with the type np.int64 converts it on every call
 
 
 def check_dtype(dtype):
@@ -126,11 +127,24 @@ def _check_shape(name, a, ndim, width):
         raise ValueError(f"{name} must have {width} columns, got shape {a.shape}")
 
 
+def _ready_matrix(a, dtype, width):
+    """Whether ``a`` is already a plain, non-empty, C-contiguous (B, width) array of ``dtype``:
+    the common case, checked in ~0.3 µs instead of ~1 µs (a W3 step is ~35 µs)."""
+    if type(a) is np.ndarray and a.ndim == 2 and a.dtype == dtype and a.flags.c_contiguous:
+        rows, cols = a.shape
+        return rows > 0 and cols > 0 and (width is None or cols == width)
+    return False
+
+
 def strict_matrix(name, a, dtype, width, finite=True):
     """A non-empty, finite, C-contiguous (B, width) array of exactly ``dtype`` (hot path).
 
     ``finite=False`` leaves the NaN/Inf check to the caller (``copy_finite`` while staging).
     """
+    if _ready_matrix(a, dtype, width):
+        if finite:
+            _check_finite(name, a)
+        return a
     a = _require_ndarray(name, a)
     if a.dtype != dtype:
         raise TypeError(f"{name} must have dtype {dtype.name} (the model's dtype), got {a.dtype}")
@@ -163,13 +177,10 @@ def as_matrix(name, a, dtype, width, finite=True):
     model's float32 is caught too.  ``finite=False`` leaves that check to the caller
     (the compiled ``predict`` checks its input in the same call).
     """
-    if type(a) is np.ndarray and a.dtype == dtype and a.ndim == 2 and a.flags.c_contiguous:
-        # already what the model needs (batch-1 predict: ~1 µs less than the general path)
-        rows, cols = a.shape
-        if rows and cols and (width is None or cols == width):
-            if finite:
-                _check_finite(name, a)
-            return a
+    if _ready_matrix(a, dtype, width):
+        if finite:
+            _check_finite(name, a)
+        return a
     _refuse_masked(name, a)
     arr = np.asarray(a) if not isinstance(a, np.ndarray) else a
     if arr.dtype.kind not in "biuf":
@@ -190,6 +201,9 @@ def as_matrix(name, a, dtype, width, finite=True):
 def as_labels(name, y, n_classes, n_rows=None, strict=False, check_range=True):
     """Integer class labels in [0, n_classes) as a C-contiguous int64 (N,) array.
     ``check_range=False``: the caller checks the range (the compiled training step does)."""
+    if not check_range and type(y) is np.ndarray and y.ndim == 1 and y.dtype == _INT64 and y.flags.c_contiguous \
+            and y.shape[0] > 0 and (n_rows is None or y.shape[0] == n_rows):
+        return y                                # what the checks below would return (a training step's labels)
     _refuse_masked(name, y)
     arr = _require_ndarray(name, y) if strict else np.asarray(y)
     if arr.dtype.kind not in "iu":

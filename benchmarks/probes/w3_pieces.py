@@ -26,8 +26,8 @@ loss = fb.CrossEntropyLoss()
 x, y = bench.make_batch(widths, batch)
 m.train_step(x, y, loss, opt)
 T, labels = loss.prepare_target(y, m.out_features, m.dtype, n_rows=batch, strict=True)
-args = (m._program, m._consts, m.arena.params, m.arena.grads, m.state.params, m._ws, m.capacity, batch, m._layout,
-        m._work, m._segments, m._dropout_seed, m._step, loss.code, m.dtype.type(loss.param), T, labels, opt.code,
+args = (m._program, m._consts, m.arena.params, m.arena.grads, m.state.params, m._ws, m.capacity, m._layout,
+        m._work, m._segments, m._dropout_seed, m._step, loss.code, m.dtype.type(loss.param), x, T, labels, opt.code,
         opt.state, opt.hyper, 5, True)
 
 
