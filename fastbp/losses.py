@@ -19,14 +19,6 @@ class Loss:
 
     code = -1
     param = 0.0
-
-    def typed_param(self, dtype):
-        """``param`` as a numpy scalar of ``dtype``, cached: the scalar constructor costs
-        ~0.5 µs, per training step."""
-        cached = self.__dict__.get("_typed_param")
-        if cached is None or cached[0] is not dtype or cached[1] != self.param:
-            cached = self._typed_param = (dtype, self.param, np.dtype(dtype).type(self.param))
-        return cached[2]
     #: the per-epoch metric ``fit`` reports beside the loss
     metric = "mae"
 
@@ -40,6 +32,14 @@ class Loss:
         grad = np.empty_like(pred)
         value = loss_value_and_grad(self.code, pred, T, labels, self.typed_param(pred.dtype), grad)
         return float(value), grad
+
+    def typed_param(self, dtype):
+        """``param`` as a numpy scalar of ``dtype``, cached: the scalar constructor costs
+        ~0.5 µs, per training step."""
+        cached = self.__dict__.get("_typed_param")
+        if cached is None or cached[0] is not dtype or cached[1] != self.param:
+            cached = self._typed_param = (dtype, self.param, np.dtype(dtype).type(self.param))
+        return cached[2]
 
     def prepare_target(self, target, n_out, dtype, n_rows=None, strict=False, name="target", check_range=True):
         """Targets as the kernel wants them: ``(T, labels)``; one of the two is empty.

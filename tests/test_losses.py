@@ -33,3 +33,12 @@ def test_get_loss_by_name():
     assert isinstance(get_loss("huber"), fb.HuberLoss)
     with pytest.raises(ValueError, match="loss must be"):
         get_loss("hinge")
+
+
+def test_typed_param_follows_the_dtype_it_is_asked_for():
+    """``Loss.typed_param`` caches the numpy scalar; a loss shared by float32 and float64
+    models must still hand each its own dtype's value."""
+    loss = fb.HuberLoss(0.7)
+    for dtype in (np.float32, np.float64, np.float32):
+        value = loss.typed_param(np.dtype(dtype))
+        assert type(value) is dtype and value == dtype(0.7)
