@@ -42,6 +42,14 @@ def seeded_rng(name, seed):
                       f"({e})") from None
 
 
+def check_positive_int(name, value, minimum=1):
+    if type(value) is not int and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
 MAX_STEP_COUNT = 1 << 62     # step counters stay far from int64's end (the compiled calls add to them)
 
 
@@ -50,20 +58,10 @@ def checked_step_count(name, value):
     [0, ``MAX_STEP_COUNT``], as a Python int."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    value = int(value)
-    if not 0 <= value <= MAX_STEP_COUNT:
+    value = check_positive_int(name, value, minimum=0)
+    if value > MAX_STEP_COUNT:
         raise ValueError(f"{name} must be in [0, 2**62], got {value}")
     return value
-
-
-def check_positive_int(name, value, minimum=1):
-    if type(value) is not int and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def check_float(name, value, low=None, high=None, low_open=False):
