@@ -27,7 +27,7 @@ from .arena import ParameterArena
 from .kernels import codes
 from ._jit import flush_denormal
 from .kernels.optim import HYPER_SIZE, STATE_ROWS, clip_grad_norm, optimizer_step_call
-from .validation import checked_buffer, checked_step_count
+from .validation import MAX_STEP_COUNT, checked_buffer, checked_step_count
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "clip_grad_norm_"]
 
@@ -177,8 +177,11 @@ class Optimizer:
             closure: optional callable that recomputes the gradients and returns the loss;
                 it is called before the update and its result returned.
         """
+        step = self.step_count + 1
+        if type(step) is not int or not 0 < step <= MAX_STEP_COUNT:     # set by hand to junk
+            step = checked_step_count("step_count + 1", step)
         loss = closure() if closure is not None else None
-        self.step_count = checked_step_count("step_count", self.step_count + 1)
+        self.step_count = step
         optimizer_step_call(self.code, self.arena.params, self.arena.grads, self.state, self.hyper,
                             self.step_count, flush_denormal())
         return loss

@@ -117,6 +117,8 @@ def test_step_counts_are_ints_far_from_int64s_end():
         opt.step_count = count
         with pytest.raises(exc, match=r"optimizer.step_count \+ 1 must"):
             model.train_step(X, Y, "cross_entropy", opt)
+        with pytest.raises(exc, match=r"step_count \+ 1 must"):
+            opt.step()
     opt.step_count = 2 ** 62 - 1
     with pytest.raises(ValueError, match="after fit"):
         model.fit(X, Y, optimizer=opt, batch_size=4)
