@@ -19,49 +19,16 @@ from fastbp.kernels import losses, optim
 from fastbp.kernels import program as P
 
 from layer_products import layer_products  # benchmarks/probes (the script folder is on sys.path)
-from stepped_model import stepped_model
+from stepped_model import raw_calls, stepped_model
 
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 name = sys.argv[2] if len(sys.argv) > 2 else "W1"
 fb.set_num_threads(threads)
 s = stepped_model(fb, bench, name)
-m, opt, loss, x, T, labels, widths, batch = s.model, s.opt, s.loss, s.x, s.T, s.labels, s.widths, s.batch
-flush = fb.get_flush_denormal()
-lay = m._layout
-cap, rows = m.capacity, batch
-ws = m._ws
-n_out = lay[P.L_WIDTH]
-Pout = P.slab(ws, lay[P.L_OUTPUT], cap, rows, n_out)
-dP = P.slab(ws, lay[P.L_GRAD0], cap, rows, n_out)
-step = [opt.step_count]
-
-
-def step_raw():
-    step[0] += 1
-    P.train_step(m._program, m._consts, m.arena.params, m.arena.grads, m.state.params, ws, cap, lay,
-                 m._work, m._segments, m._dropout_seed, m._step, loss.code, m.dtype.type(loss.param), x, T, labels,
-                 opt.code, opt.state, opt.hyper, step[0], flush)
-
-
-def fwd():
-    P.forward(m._program, m._consts, m.arena.params, m.state.params, ws, cap, rows, m._work, True,
-              m._dropout_seed, m._step, m._segments, flush)
-
-
-def lossgrad():
-    losses.loss_value_and_grad(loss.code, Pout, T, labels, m.dtype.type(loss.param), dP)
-
-
-def bwd():
-    P.backward(m._program, m._consts, m.arena.params, m.arena.grads, m.state.params, ws, cap, rows, lay, m._work,
-               True, False, m._dropout_seed, m._step, m._segments, flush)
-
-
-def optstep():
-    step[0] += 1
-    # with subnormals flushed, as in the step: the raw optimizer_step ran without FTZ and read
-    # 710 µs on W4 against 455 with it (subnormal state; NOTES section 44)
-    optim.optimizer_step_call(opt.code, m.arena.params, m.arena.grads, opt.state, opt.hyper, step[0], flush)
+m, opt, widths, batch = s.model, s.opt, s.widths, s.batch
+calls = raw_calls(s, fb, P, losses, optim)
+step_raw, fwd, lossgrad, bwd, optstep = (calls.step(opt.code), calls.forward, calls.loss_grad, calls.backward,
+                                         calls.optimizer)
 
 
 fwd_products, bwd_products, _, _ = layer_products(m, widths, batch, m._work)
