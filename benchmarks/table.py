@@ -118,20 +118,30 @@ def sgemm_gflops(widths, batch, seconds):
     return flops / total / 1e9
 
 
-def backward_forward_ratio(widths, batch, rounds):
-    model = fb.MLP(widths, activation="relu", dtype=np.float32, seed=0)
+def forward_backward_case(fastbp, widths, batch):
+    """``(model, x, dout)``: a ReLU MLP of ``widths`` built by the module ``fastbp`` (a renamed
+    checkout in probes), the fixed batch and ∂L/∂output of its cross-entropy."""
+    model = fastbp.MLP(widths, activation="relu", dtype=np.float32, seed=0)
     x, y = bench.make_batch(widths, batch)
-    out = model.forward(x)
-    _, dout = fb.CrossEntropyLoss()(out, y)
+    _, dout = fastbp.CrossEntropyLoss()(model.forward(x), y)
+    return model, x, dout
+
+
+def forward_backward_times(model, x, dout, calls):
+    """Seconds of each of ``calls`` ``model.forward(x)`` and of the ``model.backward(dout)`` after it."""
     fwd, bwd = [], []
-    for _ in range(rounds * 3):
+    for _ in range(calls):
         t0 = time.perf_counter()
         model.forward(x)
         t1 = time.perf_counter()
         model.backward(dout)
-        t2 = time.perf_counter()
         fwd.append(t1 - t0)
-        bwd.append(t2 - t1)
+        bwd.append(time.perf_counter() - t1)
+    return fwd, bwd
+
+
+def backward_forward_ratio(widths, batch, rounds):
+    fwd, bwd = forward_backward_times(*forward_backward_case(fb, widths, batch), rounds * 3)
     return statistics.median(bwd) / statistics.median(fwd), statistics.median(fwd), statistics.median(bwd)
 
 

@@ -14,22 +14,17 @@ import importlib
 import os
 import statistics
 import sys
-import time
-
-import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 from ab import install_renamed  # noqa: E402  (benchmarks/ab.py)
+from table import forward_backward_case, forward_backward_times  # noqa: E402  (benchmarks/table.py)
 
 
 def build(name, workload, threads):
     fb = importlib.import_module(name)
-    bench = importlib.import_module(f"{name}.bench")
     fb.set_num_threads(threads)
-    _, widths, batch = bench.WORKLOADS[workload]
-    model = fb.MLP(widths, activation="relu", dtype=np.float32, seed=0)
-    x, y = bench.make_batch(widths, batch)
-    _, dout = fb.CrossEntropyLoss()(model.forward(x), y)
+    _, widths, batch = importlib.import_module(f"{name}.bench").WORKLOADS[workload]
+    model, x, dout = forward_backward_case(fb, widths, batch)
     model.backward(dout)
     return model, x, dout
 
@@ -50,15 +45,7 @@ def main():
     bwd = {n: [] for n in names}
     for r in range(args.rounds):
         for name in (names if r % 2 == 0 else names[::-1]):
-            model, x, dout = models[name]
-            f, b = [], []
-            for _ in range(5):
-                t0 = time.perf_counter()
-                model.forward(x)
-                t1 = time.perf_counter()
-                model.backward(dout)
-                f.append(t1 - t0)
-                b.append(time.perf_counter() - t1)
+            f, b = forward_backward_times(*models[name], 5)
             fwd[name].append(statistics.median(f))
             bwd[name].append(statistics.median(b))
     print(f"{args.workload}, {args.threads} thread(s), {args.rounds} alternating rounds of 5 calls")
