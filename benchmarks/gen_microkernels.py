@@ -27,6 +27,10 @@ The register tiles of the GEMM in ``gemm.py``:
   Bp[bo + p*NR + j]`` over packed micro-panels, accumulated in registers across k.
 * ``ukr_{MR}x{NR}_halves``: the same tile in two passes of NR/2 columns (float64, where
   one pass would need twice the vector registers; same bits).
+* ``ukr_{MR}x{NR}_direct`` / ``ukr_{MR}x{NR}_halves_direct(kc, A, ao, ars, acs, B, bo, brs, T, to)``:
+  the same tiles over operands read where they are: A (i, p) at ``A[ao + i*ars + p*acs]``,
+  B (p, j) at ``B[bo + p*brs + j]`` (a packed panel is the case ars = 1, acs = MR, or
+  brs = NR).  Each element gets the same chain of operations as in ``ukr_{MR}x{NR}``.
 * ``tile_out_{NR}(T, to, C, co, ldc, add)``: ``C[co + i*ldc + j] (=|+=) T[to + i*NR + j]``.
 
 The tile always lands in contiguous scratch: with the output's row stride ``ldc``
@@ -71,26 +75,44 @@ def _at(base, i):
     return base if i == 0 else f"{base} + _U[{i}]"
 
 
-def ukr(MR, NR, parts=1):
-    """The MR x NR tile, computed in ``parts`` passes over column groups of NR/parts."""
+def ukr(MR, NR, parts=1, direct=False):
+    """The MR x NR tile, computed in ``parts`` passes over column groups of NR/parts.
+
+    ``direct``: the tile over operands with run-time strides (``gemm._gemm_direct``, NOTES
+    section 46): A's MR rows through MR offsets that advance by ``acs`` a step, B's rows
+    ``brs`` apart; the same products and sums, in the same order, as the packed tile."""
     name = f"ukr_{MR}x{NR}" + ("" if parts == 1 else "_halves" if parts == 2 else f"_{parts}parts")
     how = "" if parts == 1 else f", {parts} passes of {NR // parts} columns"
-    L = ["", "", "@jit", f"def {name}(kc, Ap, ao, Bp, bo, T, to):",
-         f'    """The {MR}x{NR} tile of A·B over kc packed steps into T[to:to + {MR * NR}] (row-major{how})."""',
-         "    _wide_vectors()", "    t = np.uint64(to)"]
+    if direct:
+        L = ["", "", "@jit", f"def {name}_direct(kc, A, ao, ars, acs, B, bo, brs, T, to):",
+             f'    """The {MR}x{NR} tile of A·B, A (i, p) at A[ao + i*ars + p*acs] and B (p, j) at B[bo + p*brs + j],',
+             f'    into T[to:to + {MR * NR}] (row-major{how})."""',
+             "    _wide_vectors()", "    t = np.uint64(to)", "    ra = np.uint64(ars)", "    ca = np.uint64(acs)",
+             "    rb = np.uint64(brs)"]
+        a_name, b_name, b_step = "A", "B", "rb"
+    else:
+        L = ["", "", "@jit", f"def {name}(kc, Ap, ao, Bp, bo, T, to):",
+             f'    """The {MR}x{NR} tile of A·B over kc packed steps into T[to:to + {MR * NR}] (row-major{how})."""',
+             "    _wide_vectors()", "    t = np.uint64(to)"]
+        a_name, b_name, b_step = "Ap", "Bp", f"_U[{NR}]"
     W = NR // parts
     for part in range(parts):
         cols = range(part * W, (part + 1) * W)
         pb = "    pb = np.uint64(bo)" + ("" if part == 0 else f" + _U[{part * W}]")
-        L += ["    pa = np.uint64(ao)", pb,
-              "    # k = 0 peeled: initialises the accumulators in the arrays' dtype (no float64 literal)"]
+        if direct:
+            L += ["    pa0 = np.uint64(ao)"] + [f"    pa{i} = pa0 + ra * _U[{i}]" for i in range(1, MR)] + [pb]
+        else:
+            L += ["    pa = np.uint64(ao)", pb]
+        L += ["    # k = 0 peeled: initialises the accumulators in the arrays' dtype (no float64 literal)"]
 
         def loads(ind):
-            L.extend(f"{ind}a{i} = Ap[{_at('pa', i)}]" for i in range(MR))
-            L.extend(f"{ind}b{j} = Bp[{_at('pb', j - part * W)}]" for j in cols)
+            L.extend(f"{ind}a{i} = {a_name}[{f'pa{i}' if direct else _at('pa', i)}]" for i in range(MR))
+            L.extend(f"{ind}b{j} = {b_name}[{_at('pb', j - part * W)}]" for j in cols)
         loads("    ")
         L.extend(f"    c{i}_{j} = a{i} * b{j}" for i in range(MR) for j in cols)
-        L += ["    for _ in range(1, kc):", f"        pa += _U[{MR}]", f"        pb += _U[{NR}]"]
+        L += ["    for _ in range(1, kc):"]
+        L += [f"        pa{i} += ca" for i in range(MR)] if direct else [f"        pa += _U[{MR}]"]
+        L += [f"        pb += {b_step}"]
         loads("        ")
         L.extend(f"        c{i}_{j} += a{i} * b{j}" for i in range(MR) for j in cols)
         L.extend(f"    T[{_at('t', i * NR + j)}] = c{i}_{j}" for i in range(MR) for j in cols)
@@ -121,6 +143,7 @@ def main():
     lines = [HEADER.replace("{umax}", str(umax)).rstrip("\n")]
     for MR, NR, parts64 in TILES:
         lines += ukr(MR, NR) + (ukr(MR, NR, parts64) if parts64 > 1 else []) + tile_out(MR, NR)
+        lines += ukr(MR, NR, direct=True) + (ukr(MR, NR, parts64, direct=True) if parts64 > 1 else [])
     with open(TARGET, "w") as f:
         f.write("\n".join(lines) + "\n")
     print("wrote", os.path.normpath(TARGET))

@@ -1,5 +1,7 @@
 """W1 at batch 1 (784-256-256-10, float32) as a chain of matrix-vector products:
-which layers run in parallel.  Per call, µs, interleaved, same process.
+which layers run in parallel.  Per call, µs, interleaved, same process.  "pair12": one
+region, each thread its half of layer 1 and then layer 2's partial product over those
+columns (on contiguous copies of W2's column halves; "pair12 strided": on W2 in place).
 
     PYTHONPATH=. python benchmarks/probes/gemv_chain.py THREADS
 """
@@ -8,7 +10,7 @@ import sys
 import numba
 import numpy as np
 
-from fastbp._jit import jit
+from fastbp._jit import FASTMATH_REDUCE, jit
 from fastbp.kernels import gemm
 from timing import median_us  # benchmarks/probes/timing.py (the script folder is on sys.path)
 
@@ -32,25 +34,60 @@ def chain(x, W1, b1, W2, b2, W3, b3, h1, h2, out, par1, par2, par3):
         _relu_bias(z, b)
 
 
-@numba.njit(parallel=True, cache=False)
-def _pair_region(x, W1, b1, W2_halves, h1, parts):
-    half = h1.shape[0] // 2
-    for t in numba.prange(2):
-        r0 = t * half
-        gemm._gemv_t_rows(x, W1, x.shape[0], h1, r0, r0 + half)
-        _relu_bias(h1[r0:r0 + half], b1[r0:r0 + half])
-        # partial layer 2 over this part's columns of W2 (a contiguous copy of them)
-        gemm._gemv_t_rows(h1[r0:r0 + half], W2_halves[t], half, parts[t], 0, parts.shape[1])
-
-
 @jit
-def pair(x, W1, b1, W2_halves, b2, W3, b3, h1, h2, out, parts):
-    _pair_region(x, W1, b1, W2_halves, h1, parts)
+def _pair_tail(parts, b2, W3, b3, h2, out):
+    """Layer 2's partials summed in part order, its bias and ReLU, then layer 3."""
     for j in range(h2.shape[0]):
         h2[j] = parts[0, j] + parts[1, j]
     _relu_bias(h2, b2)
     gemm._gemv_t_serial(h2, W3, h2.shape[0], out)
     _relu_bias(out, b3)
+
+
+@jit(fastmath=set(FASTMATH_REDUCE))
+def _gemv_rows_ld(a, B, ld, c0, k, C, j0, j1):
+    """C[j] = sum_p a[p] * B[j*ld + c0 + p] for j in [j0, j1) (a multiple of 4 rows), four rows
+    per pass: gemm._gemv_t_rows over a column block of a row-major B."""
+    zero = C.dtype.type(0)
+    for j in range(j0, j1, 4):
+        b0 = B[j * ld + c0:j * ld + c0 + k]
+        b1 = B[(j + 1) * ld + c0:(j + 1) * ld + c0 + k]
+        b2 = B[(j + 2) * ld + c0:(j + 2) * ld + c0 + k]
+        b3 = B[(j + 3) * ld + c0:(j + 3) * ld + c0 + k]
+        s0 = zero
+        s1 = zero
+        s2 = zero
+        s3 = zero
+        for p in range(k):
+            x = a[p]
+            s0 += x * b0[p]
+            s1 += x * b1[p]
+            s2 += x * b2[p]
+            s3 += x * b3[p]
+        C[j] = s0
+        C[j + 1] = s1
+        C[j + 2] = s2
+        C[j + 3] = s3
+
+
+@numba.njit(parallel=True, cache=False)
+def _pair_region(x, W1, b1, W2s, ld, in_place, h1, parts):
+    """Each part: its half of layer 1, then layer 2's partial product over those columns of
+    W2: from ``W2s[t]``, a contiguous copy of them (``ld`` = half), or from W2 in place
+    (``W2s`` = W2 as one row, ``ld`` = its width, ``in_place``)."""
+    half = h1.shape[0] // 2
+    for t in numba.prange(2):
+        r0 = t * half
+        gemm._gemv_t_rows(x, W1, x.shape[0], h1, r0, r0 + half)
+        _relu_bias(h1[r0:r0 + half], b1[r0:r0 + half])
+        row, c0 = (np.int64(0), np.int64(r0)) if in_place else (np.int64(t), np.int64(0))
+        _gemv_rows_ld(h1[r0:r0 + half], W2s[row], ld, c0, half, parts[t], 0, parts.shape[1])
+
+
+@jit
+def pair(x, W1, b1, W2s, b2, W3, b3, h1, h2, out, parts, ld, in_place):
+    _pair_region(x, W1, b1, W2s, ld, in_place, h1, parts)
+    _pair_tail(parts, b2, W3, b3, h2, out)
 
 
 def w1_operands():
@@ -80,11 +117,17 @@ def main():
     W2 = Ws[1].reshape(256, 256)
     W2_halves = np.stack([np.ascontiguousarray(W2[:, :128]).reshape(-1), np.ascontiguousarray(W2[:, 128:]).reshape(-1)])
     parts = np.empty((2, 256), np.float32)
-    pair(x, Ws[0], bs[0], W2_halves, bs[1], Ws[2], bs[2], h1, h2, out, parts)
+    pair(x, Ws[0], bs[0], W2_halves, bs[1], Ws[2], bs[2], h1, h2, out, parts, 128, False)
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
+    copy_bits = out.tobytes()
+    W2_row = Ws[1].reshape(1, -1)
+    pair(x, Ws[0], bs[0], W2_row, bs[1], Ws[2], bs[2], h1, h2, out, parts, 256, True)
+    assert out.tobytes() == copy_bits, "the strided pair must give the copies' bits"
     for _ in range(3):
+        res.setdefault("pair12 strided", []).append(median_us(
+            lambda: pair(x, Ws[0], bs[0], W2_row, bs[1], Ws[2], bs[2], h1, h2, out, parts, 256, True), 2000, 5))
         res.setdefault("pair12", []).append(median_us(
-            lambda: pair(x, Ws[0], bs[0], W2_halves, bs[1], Ws[2], bs[2], h1, h2, out, parts), 2000, 5))
+            lambda: pair(x, Ws[0], bs[0], W2_halves, bs[1], Ws[2], bs[2], h1, h2, out, parts, 128, False), 2000, 5))
         for name, flags in variants.items():
             res.setdefault(name, []).append(median_us(
                 lambda: chain(x, Ws[0], bs[0], Ws[1], bs[1], Ws[2], bs[2], h1, h2, out, *flags), 2000, 5))

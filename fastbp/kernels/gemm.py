@@ -18,6 +18,10 @@ micro-kernel ``_ukr``, which accumulates across k in registers (generated code i
 ``microkernels.py``: 8x32 with AVX-512, 6x16 with AVX2, chosen at import by the
 vector width Numba compiles for).  ``_tile_out`` moves each tile into ``C``: the
 first k block writes it, later ones add to it.
+On the serial path, a product of one k block whose B has contiguous rows (``tn``,
+``nn``) and is small (``DIRECT_MAX_B_BYTES``) packs nothing: ``_gemm_direct`` runs
+the same tiles over A and B where they lie (W4's backward 1.05-1.07x faster: NOTES
+section 46).
 Products below ``PAR_FLOPS``, and all products at one thread (where the serial path
 is 0-20% faster: NOTES section 29), run serially.  Above it, at exactly two threads,
 products up to ``HALVES_MAX_FLOPS`` with more than one column panel split C's columns
@@ -31,7 +35,7 @@ order (NOTES section 10).
 
 Determinism: every element of ``C`` is computed by one micro-kernel call per k
 block, over the k blocks in a fixed order, and the k blocking depends on k alone;
-so every path (serial, parallel, halves, pair) gives the same bits and results
+so every path (serial, direct, parallel, halves, pair) gives the same bits and results
 are bitwise identical for any number of threads.
 
 Small products go to BLAS instead when ``BLAS_SMALL`` (SciPy installed and
@@ -70,9 +74,11 @@ from fastbp.kernels import activations, fpenv, microkernels
 if VECTOR_BITS >= 512:
     MR, NR, KC, _tile_out = 8, 32, 512, microkernels.tile_out_32
     _UKR_F32, _UKR_F64 = microkernels.ukr_8x32, microkernels.ukr_8x32_halves
+    _DIRECT_F32, _DIRECT_F64 = microkernels.ukr_8x32_direct, microkernels.ukr_8x32_halves_direct
 else:
     MR, NR, KC, _tile_out = 6, 16, 256, microkernels.tile_out_16
     _UKR_F32 = _UKR_F64 = microkernels.ukr_6x16
+    _DIRECT_F32 = _DIRECT_F64 = microkernels.ukr_6x16_direct
 _U = np.arange(33, dtype=np.uint64)  # unsigned offsets: no wraparound code on loads
 MC_PANELS = 4        # row micro-panels per parallel task (NOTES section 13)
 NC_PANELS = 4        # column micro-panels per parallel task
@@ -89,6 +95,9 @@ HALVES_MAX_FLOPS = 100000000
 GEMV_PAR_FLOPS = 300000  # the dot path runs in parallel from here (it is memory-bound: NOTES 12)
 GEMV_COLS = 256      # outputs per parallel task of the batch-1 (axpy) path
 MAX_SLOTS = 64       # most threads a dynamically scheduled region uses (each claims tasks until none are left)
+# serial products of one k block whose B has contiguous rows (tn, nn) and at most this many
+# bytes read B and A in place, without packing (NOTES section 46; W2's 1 MiB B ran 1.4x slower)
+DIRECT_MAX_B_BYTES = 262144
 PATH_AUTO, PATH_SERIAL, PATH_HALVES, PATH_PARALLEL = range(4)   # _gemm's ``path`` argument
 # backward_grads' pair runs products above PAR_FLOPS on the packed core at 2 threads; they must
 # never be ones that matmul_tn/matmul_nn would hand to BLAS, or 1 and 2 threads would differ
@@ -488,8 +497,60 @@ def _compute_task(t, m, n, kc, add, C, ldc, work, a_off, b_off, t_off, ep, last)
 
 
 @jit
+def _direct(k, n, bcs, itemsize):
+    """Whether ``_gemm_serial`` runs a product as ``_gemm_direct`` (a function of the shapes)."""
+    return bcs == 1 and k <= KC and k * n * itemsize <= DIRECT_MAX_B_BYTES
+
+
+@jit
+def _gemm_direct(m, n, k, A, ars, acs, B, brs, C, ldc, work, ep):
+    """The serial path for one k block with B's rows contiguous, nothing packed: the tiles
+    read A and B where they are (``_ukr_direct``).  Only a ragged last column panel of B and
+    a ragged last row panel of A are packed (zero padded), as the packed paths pack them,
+    so every element gets the same operations: the same bits as the packed paths.  At W4's
+    64x256x256 the packs were 5-15% of a serial product (NOTES section 46)."""
+    mp = _cdiv(m, MR)
+    a_off, b_off, t_off = _offsets(work, MR, NR, k)
+    for jp in range(_cdiv(n, NR)):
+        j0 = jp * NR
+        nr = min(NR, n - j0)
+        if nr == NR:
+            Bs, bo, ldb = B, j0, brs
+        else:
+            _pack(B, np.int64(1), brs, j0, nr, np.int64(0), k, work, b_off, NR)
+            Bs, bo, ldb = work, b_off, np.int64(NR)
+        for ip in range(mp):
+            i0 = ip * MR
+            mr = min(MR, m - i0)
+            if mr == MR:
+                _ukr_direct(k, A, i0 * ars, ars, acs, Bs, bo, ldb, work, t_off)
+            else:
+                _pack(A, ars, acs, i0, mr, np.int64(0), k, work, a_off, MR)
+                _ukr_direct(k, work, a_off, np.int64(1), np.int64(MR), Bs, bo, ldb, work, t_off)
+            if mr == MR and nr == NR:
+                _tile_out(work, t_off, C, i0 * ldc + j0, ldc, False)
+            else:
+                for i in range(mr):     # a ragged tile, as _compute_task moves it (kept inline there)
+                    r = (i0 + i) * ldc + j0
+                    s = t_off + i * NR
+                    for j in range(nr):
+                        C[r + j] = work[s + j]
+        if ep[3] >= 0:
+            activations.bias_act_block(ep[0], ep[1], ep[3], ep[4], ep[2], np.int64(0), m, ep[5] + j0, ep[5] + j0 + nr)
+
+
+@jit
 def _gemm_serial(m, n, k, A, ars, acs, B, brs, bcs, C, ldc, work, ep):
     """The serial path; C's rows are ``ldc`` apart (``n`` for a whole product)."""
+    if _direct(k, n, bcs, work.itemsize):
+        _gemm_direct(m, n, k, A, ars, acs, B, brs, C, ldc, work, ep)
+    else:
+        _gemm_packed(m, n, k, A, ars, acs, B, brs, bcs, C, ldc, work, ep)
+
+
+@jit
+def _gemm_packed(m, n, k, A, ars, acs, B, brs, bcs, C, ldc, work, ep):
+    """The serial path by k blocks: pack A's and B's panels of the block, then its tiles."""
     nkb, kcmax = _kblocks(k)
     mp = _cdiv(m, MR)
     a_off, b_off, t_off = _offsets(work, m, n, kcmax)
@@ -732,6 +793,16 @@ def _ukr_overload(kc, Ap, ao, Bp, bo, T, to):
     # incref/decref pairs (atomic) around every tile call: ~60 ns a tile, a quarter of a
     # tile at kc = 64 (NOTES section 42).
     return _UKR_F64.py_func if Ap.dtype.bitwidth == 64 else _UKR_F32.py_func
+
+
+def _ukr_direct(kc, A, ao, ars, acs, B, bo, brs, T, to):
+    """``_ukr`` over operands read in place (strides at run time; inside jitted code only)."""
+    raise NotImplementedError("_ukr_direct() is only available inside Numba-compiled code")
+
+
+@overload(_ukr_direct, jit_options={"fastmath": set(FASTMATH_SAFE)})
+def _ukr_direct_overload(kc, A, ao, ars, acs, B, bo, brs, T, to):
+    return _DIRECT_F64.py_func if A.dtype.bitwidth == 64 else _DIRECT_F32.py_func
 
 
 def _zero_of(a):

@@ -239,6 +239,63 @@ def test_register_tiles_match_reference(name, dtype):
         assert C[0] == before[0] and C[1] == before[1]
 
 
+@pytest.mark.parametrize("name", ["ukr_6x16_direct", "ukr_8x32_direct", "ukr_8x32_halves_direct"])
+def test_direct_tiles_are_the_packed_tiles_on_strided_operands(name):
+    """Each tile that reads its operands in place (``_gemm_direct``) gives the packed tile's
+    bits on the same numbers, whether they lie as packed panels or as strided rows and
+    columns, and matches the reference (float32, as the packed tiles' test)."""
+    from fastbp.kernels import microkernels
+    direct = getattr(microkernels, name)
+    packed = getattr(microkernels, name.replace("_direct", ""))
+    mr, nr = (int(v) for v in name.split("_")[1].split("x"))
+    rng = np.random.default_rng(mr)
+    for kc in (1, 2, 7, 64):
+        Ap = rng.standard_normal(3 + mr * kc).astype(np.float32)
+        Bp = rng.standard_normal(5 + nr * kc).astype(np.float32)
+        want_bits = np.full(1 + mr * nr, np.nan, np.float32)
+        packed(kc, Ap, 3, Bp, 5, want_bits, 1)
+        # the packed panels read through strides: A (i, p) at 3 + p*mr + i, B (p, j) at 5 + p*nr + j
+        T = np.full_like(want_bits, np.nan)
+        direct(kc, Ap, 3, 1, mr, Bp, 5, nr, T, 1)
+        np.testing.assert_array_equal(T, want_bits)
+        # the same numbers as row-major A (mr, kc) with rows kc + 2 apart and B (kc, nr) with rows nr + 3 apart
+        A = np.zeros((mr, kc + 2), np.float32)
+        A[:, :kc] = Ap[3:].reshape(kc, mr).T
+        B = np.zeros((kc, nr + 3), np.float32)
+        B[:, 1:nr + 1] = Bp[5:].reshape(kc, nr)
+        T = np.full_like(want_bits, np.nan)
+        direct(kc, A.reshape(-1), 0, kc + 2, 1, B.reshape(-1), 1, nr + 3, T, 1)
+        np.testing.assert_array_equal(T, want_bits)
+        # and A transposed in memory: (i, p) at p*(mr + 1) + i
+        At = np.zeros((kc, mr + 1), np.float32)
+        At[:, :mr] = A[:, :kc].T
+        T = np.full_like(want_bits, np.nan)
+        direct(kc, At.reshape(-1), 0, 1, mr + 1, B.reshape(-1), 1, nr + 3, T, 1)
+        np.testing.assert_array_equal(T, want_bits)
+        _check(T[1:].reshape(mr, nr), A[:, :kc].astype(np.float64) @ B[:, 1:nr + 1].astype(np.float64), kc,
+               np.float32)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("shape", [(64, 256, 256), (13, 70, 41), (6, 96, 256), (9, 33, 512), (3, 5, 2), (512, 8, 16)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_direct_path_gives_the_packed_bits(shape, dtype):
+    """The serial path's direct form (one k block, B's rows contiguous: tn and nn; nothing
+    packed but ragged edge panels) against the parallel path, which always packs: the same
+    bits, with ragged rows and columns and exactly work_size scratch."""
+    M, N, K = shape
+    A, W, D = _operands(M, N, K, dtype, seed=5)
+    work = np.empty(gemm.work_size(M, N, K), dtype)
+    for product, out_shape, k, n in ((lambda out, path: gemm.own_tn(D, A, work, out, path), (N, K), M, K),
+                                     (lambda out, path: gemm.own_nn(D, W, work, out, path), (M, K), N, K)):
+        assert gemm._direct(k, n, 1, np.dtype(dtype).itemsize) == (k <= gemm.KC and k * n * np.dtype(dtype).itemsize
+                                                                   <= gemm.DIRECT_MAX_B_BYTES)
+        got, want = np.full(out_shape, np.nan, dtype), np.full(out_shape, np.nan, dtype)
+        product(got, SERIAL)
+        product(want, PARALLEL)
+        assert got.tobytes() == want.tobytes(), out_shape
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
 def test_transposed_pack_matches_numpy(dtype):
     """``_pack`` of a row-major block into W-wide panels: the 8x8 register transposes (whole
