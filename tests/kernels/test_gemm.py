@@ -282,18 +282,20 @@ def test_direct_tiles_are_the_packed_tiles_on_strided_operands(name):
 def test_direct_path_gives_the_packed_bits(shape, dtype):
     """The serial path's direct form (one k block, B's rows contiguous: tn and nn; nothing
     packed but ragged edge panels) against the parallel path, which always packs: the same
-    bits, with ragged rows and columns and exactly work_size scratch."""
+    bits, with ragged rows and columns and exactly work_size scratch; and the reference."""
     M, N, K = shape
     A, W, D = _operands(M, N, K, dtype, seed=5)
     work = np.empty(gemm.work_size(M, N, K), dtype)
-    for product, out_shape, k, n in ((lambda out, path: gemm.own_tn(D, A, work, out, path), (N, K), M, K),
-                                     (lambda out, path: gemm.own_nn(D, W, work, out, path), (M, K), N, K)):
-        assert gemm._direct(k, n, 1, np.dtype(dtype).itemsize) == (k <= gemm.KC and k * n * np.dtype(dtype).itemsize
-                                                                   <= gemm.DIRECT_MAX_B_BYTES)
-        got, want = np.full(out_shape, np.nan, dtype), np.full(out_shape, np.nan, dtype)
+    # every shape here is one whose tn product (k = M, B = A: M x K) takes the direct form
+    assert gemm._direct(M, K, 1, np.dtype(dtype).itemsize)
+    for product, out_shape, want, depth in (
+            (lambda out, path: gemm.own_tn(D, A, work, out, path), (N, K), ref.matmul_tn(D, A), M),
+            (lambda out, path: gemm.own_nn(D, W, work, out, path), (M, K), ref.matmul_nn(D, W), N)):
+        got, packed = np.full(out_shape, np.nan, dtype), np.full(out_shape, np.nan, dtype)
         product(got, SERIAL)
-        product(want, PARALLEL)
-        assert got.tobytes() == want.tobytes(), out_shape
+        product(packed, PARALLEL)
+        assert got.tobytes() == packed.tobytes(), out_shape
+        _check(got, want, depth, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
