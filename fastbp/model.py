@@ -12,6 +12,7 @@ from ._jit import flush_denormal
 from .arena import ParameterArena, aligned_zeros
 from .kernels import gemm
 from .kernels import program as P
+from .kernels.losses import scratch_size
 from .kernels.reductions import copy_finite
 from .compiler import assign_slots, compile_ops
 from .layers import BatchNorm1d, Dropout, Linear, Module, activation_from_name
@@ -122,6 +123,8 @@ class Sequential:
         for op in self._program:
             if op[P.C_OP] == P.OP_DENSE:
                 need = max(need, gemm.work_size(rows, int(op[P.C_OUT]), int(op[P.C_IN])))
+        # the training step's loss uses the start of work as float64 scratch (program.staged_step)
+        need = max(need, scratch_size(rows, self.out_features) * 8 // self.dtype.itemsize)
         # both buffers first: a MemoryError must leave the old, consistent workspace
         ws, work = aligned_zeros(self._per_sample * rows, self.dtype), aligned_zeros(need, self.dtype)
         self._ws, self._work, self.capacity = ws, work, rows

@@ -5,7 +5,9 @@ d(mean loss)/dP in P's dtype.  Per-element math runs in float64 (inputs are
 upcast, ``dP`` is rounded once when stored) and the loss is accumulated in a
 fixed serial order, so the value does not depend on the thread count and a
 float32 model gets a float64-accurate loss.  Loss kernels are serial: the
-output layer is small next to the products that precede it.
+output layer is small next to the products that precede it.  Cross-entropy's
+exponentials are ``activations.fast_exp`` (float64, within ~2 ulp of libm's),
+all of a batch's in one vectorized loop over a float64 scratch.
 
 ``dP`` may be the same array as ``P`` (every element of a row is read before
 it is overwritten).  Labels are assumed valid (``fastbp.validation``).
@@ -22,6 +24,7 @@ import math
 import numpy as np
 
 from fastbp._jit import jit
+from fastbp.kernels.activations import fast_exp
 from fastbp.kernels.codes import BCE_WITH_LOGITS, CROSS_ENTROPY, HUBER, L1, MSE
 
 _KW = {"error_model": "numpy"}
@@ -116,16 +119,55 @@ def bce_with_logits_loss(P, T, dP):
     return s / N
 
 
+@jit
+def scratch_size(rows, classes):
+    """float64 elements of the scratch ``cross_entropy_loss`` uses for a (rows, classes) P."""
+    return rows * (classes + 2)
+
+
 @jit(**_KW)
-def cross_entropy_loss(P, labels, label_smoothing, dP):
+def _exp_inplace(S):
+    """S = exp(S), one loop over all of S: ``fast_exp`` is inline IR, so LLVM vectorizes it
+    (a row of 10 classes is too short to vectorize on its own, and libm's exp never does)."""
+    for k in range(S.shape[0]):
+        S[k] = fast_exp(S[k])
+
+
+@jit(**_KW)
+def cross_entropy_loss(P, labels, label_smoothing, dP, scratch=None):
     """Softmax cross-entropy of logits P (B, C) against int64 labels, mean over the batch.
 
     torch's label smoothing: the target is q = (1 - eps) onehot + eps / C, the
     row loss is sum_j q_j (lse - x_j) and the gradient (softmax - q) / B.  With
     m the row maximum, lse - x_j = (m - x_j) + log sum exp(x - m): a sum of
     non-negative terms, so a small loss keeps its precision under huge logits.
+
+    Three passes: each row's maximum, label gap and gap sum (P is read only here, so
+    dP may be P); the B*C exponentials in one vectorized loop; each row's sum, log and
+    gradient.  ``scratch``: float64, at least ``scratch_size(B, C)`` long (the fused
+    step passes part of the GEMM's work buffer); allocated when missing or too short.
     """
     B, C = P.shape
+    n = B * C
+    if scratch is None:
+        S = np.empty(scratch_size(B, C))
+    else:
+        S = scratch if scratch.shape[0] >= scratch_size(B, C) else np.empty(scratch_size(B, C))
+    E = S[:n]                           # x - m, then exp(x - m)
+    gap_label = S[n:n + B]              # m - x_y
+    gap_sums = S[n + B:n + 2 * B]       # sum_j (m - x_j)
+    for i in range(B):
+        m = np.float64(P[i, 0])
+        for j in range(1, C):
+            m = max(m, np.float64(P[i, j]))
+        gaps = 0.0
+        for j in range(C):
+            d = np.float64(P[i, j]) - m
+            E[i * C + j] = d
+            gaps -= d
+        gap_label[i] = m - np.float64(P[i, labels[i]])
+        gap_sums[i] = gaps
+    _exp_inplace(E)
     eps = np.float64(label_smoothing)
     on = 1.0 - eps                      # the label's extra weight
     off = eps / C                       # every class's weight
@@ -134,32 +176,25 @@ def cross_entropy_loss(P, labels, label_smoothing, dP):
     tiny = np.float64(np.finfo(dP.dtype).tiny)
     total = 0.0
     for i in range(B):
-        m = np.float64(P[i, 0])
-        for j in range(1, C):
-            m = max(m, np.float64(P[i, j]))
-        y = labels[i]
-        gap_y = m - np.float64(P[i, y])
+        e = E[i * C:(i + 1) * C]
         se = 0.0
-        gaps = 0.0
         for j in range(C):
-            gap = m - np.float64(P[i, j])
-            e = math.exp(-gap)
-            se += e
-            gaps += gap
-            dP[i, j] = e                # unnormalized softmax, finished below
+            se += e[j]
         ls = math.log(se)
-        total += on * (gap_y + ls) + off * (gaps + C * ls)
+        total += on * (gap_label[i] + ls) + off * (gap_sums[i] + C * ls)
         inv_se = 1.0 / se
         for j in range(C):
-            dP[i, j] = _flush((np.float64(dP[i, j]) * inv_se - off) * inv_b, tiny)
-        # p_y - q_y cancels when p_y ~ 1: use a float64 exp, not the stored (maybe float32) one
-        dP[i, y] = _flush((math.exp(-gap_y) * inv_se - q_label) * inv_b, tiny)
+            dP[i, j] = _flush((e[j] * inv_se - off) * inv_b, tiny)
+        # p_y - q_y cancels when p_y ~ 1: from the float64 exp, never from a rounded dP
+        y = labels[i]
+        dP[i, y] = _flush((e[y] * inv_se - q_label) * inv_b, tiny)
     return total * inv_b
 
 
 @jit(**_KW)
-def loss_value_and_grad(code, P, T, labels, param, dP):
-    """Dispatch on a loss code (``codes.py``); ``param`` is delta (HUBER) or label_smoothing (CE).
+def loss_value_and_grad(code, P, T, labels, param, dP, scratch=None):
+    """Dispatch on a loss code (``codes.py``); ``param`` is delta (HUBER) or label_smoothing (CE);
+    ``scratch`` goes to ``cross_entropy_loss``.
 
     CROSS_ENTROPY reads ``labels`` and ignores ``T`` (which may be a (0, 0)
     array); the other losses read ``T`` and ignore ``labels``.  Returns NaN
@@ -172,7 +207,7 @@ def loss_value_and_grad(code, P, T, labels, param, dP):
     if code == HUBER:
         return huber_loss(P, T, param, dP)
     if code == CROSS_ENTROPY:
-        return cross_entropy_loss(P, labels, param, dP)
+        return cross_entropy_loss(P, labels, param, dP, scratch)
     if code == BCE_WITH_LOGITS:
         return bce_with_logits_loss(P, T, dP)
     return np.nan

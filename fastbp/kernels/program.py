@@ -255,13 +255,21 @@ def staged_step(prog, consts, params, grads, state, ws, cap, rows, layout, work,
     n_out = layout[L_WIDTH]
     P = slab(ws, layout[L_OUTPUT], cap, rows, n_out)
     dP = slab(ws, layout[L_GRAD0], cap, rows, n_out)
-    loss = losses.loss_value_and_grad(loss_code, P, T, labels, loss_param, dP)
+    # the GEMM's work buffer is free between the passes: the loss's float64 scratch lives there
+    loss = losses.loss_value_and_grad(loss_code, P, T, labels, loss_param, dP,
+                                      float64_scratch(work, losses.scratch_size(rows, n_out)))
     metric = metric_sum(loss_code, P, T, labels)
     backward(prog, consts, params, grads, state, ws, cap, rows, layout, work, np.bool_(True), np.bool_(False), seed,
              step, segments, flush)
     optim.optimizer_step(opt_code, params, grads, opt_state, hyper, opt_step)
     fpenv.leave(old)
     return loss, metric
+
+
+@jit
+def float64_scratch(work, n):
+    """The first ``n`` float64s of ``work`` (float32 or float64), or fewer if it is shorter."""
+    return work[:n * (8 // work.itemsize)].view(np.float64)
 
 
 @jit

@@ -191,6 +191,27 @@ def test_cross_entropy_label_entry_keeps_precision_in_float32():
     np.testing.assert_allclose(dP, want, rtol=2 * np.finfo(np.float32).eps)
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (7, 17), (129, 257)], ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+def test_cross_entropy_scratch_gives_the_same_bits(dtype, shape):
+    """The float64 scratch (exact, longer, a float32 buffer's float64 view as the fused step
+    passes, or too short and so replaced) changes nothing; its old contents do not matter."""
+    P, _, labels = make(shape, dtype, seed=7)
+    p = dtype(0.1)
+    want_loss, want_dP = run_kernel("ce", P, None, labels, p)
+    need = K.scratch_size(*shape)
+    work32 = np.full(2 * need + 6, np.nan, np.float32)
+    for scratch in (np.full(need, np.nan), np.full(need + 5, 1e300), work32[:2 * need].view(np.float64),
+                    np.full(need - 1, np.nan)):
+        dP = np.full_like(P, np.nan)
+        assert K.cross_entropy_loss(P, labels, p, dP, scratch) == want_loss
+        np.testing.assert_array_equal(dP, want_dP)
+        dP = np.full_like(P, np.nan)
+        assert K.loss_value_and_grad(codes.CROSS_ENTROPY, P, np.empty((0, 0), dtype), labels, p, dP,
+                                     scratch) == want_loss
+        np.testing.assert_array_equal(dP, want_dP)
+
+
 @numba.njit   # not cached: Numba's cache would not notice edits to the kernels it calls
 def step(P, T, no_T, labels, no_labels, dP):
     return (K.loss_value_and_grad(codes.CROSS_ENTROPY, P, no_T, labels, 0.1, dP)
