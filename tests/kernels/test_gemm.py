@@ -165,7 +165,7 @@ def test_column_halves_give_the_parallel_paths_bits(shape, dtype):
     z_want, a_want = np.full((M, N), np.nan, dtype), np.empty((M, N), dtype)
     gemm.own_nt(A, W, work, z_want, _no_epilogue(z_want), PARALLEL)
     activations.bias_act_forward(z_want, bias, codes.GELU, dtype(0), a_want)
-    for path in (PARALLEL, HALVES):
+    for path in (PARALLEL, HALVES, SERIAL):
         z, act_out = np.full((M, N), np.nan, dtype), np.full((M, N), np.nan, dtype)
         gemm.own_nt(A, W, work, z, (z, bias, act_out, np.int64(codes.GELU), dtype(0), np.int64(0)), path)
         assert z.tobytes() == z_want.tobytes() and act_out.tobytes() == a_want.tobytes(), path
@@ -296,6 +296,33 @@ def test_direct_path_gives_the_packed_bits(shape, dtype):
         product(packed, PARALLEL)
         assert got.tobytes() == packed.tobytes(), out_shape
         _check(got, want, depth, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("shape", [(64, 256, 256), (33, 70, 41), (32, 1, 7), (100, 13, 512), (45, 10, 300),
+                                   (128, 256, 256)], ids=lambda s: "x".join(map(str, s)))
+def test_transposed_forward_gives_the_packed_bits(shape, dtype):
+    """The serial path's transposed form of the forward product (C = A·Wᵀ as Cᵀ = W·Aᵀ, W
+    read in place: one k block, at least 32 rows) against the parallel path, which packs
+    both operands: the same bits, with ragged outputs (N % 8) and rows (M % 32), exactly
+    work_size scratch, with and without a bias + activation epilogue; and the reference."""
+    from fastbp.kernels import activations, codes
+    M, N, K = shape
+    A, W, _ = _operands(M, N, K, dtype, seed=7)
+    work = np.empty(gemm.work_size(M, N, K), dtype)
+    if gemm.MR == 8:
+        assert gemm._transposed(M, K, 1, K)
+    got, packed = np.full((M, N), np.nan, dtype), np.full((M, N), np.nan, dtype)
+    gemm.own_nt(A, W, work, got, _no_epilogue(got), SERIAL)
+    gemm.own_nt(A, W, work, packed, _no_epilogue(packed), PARALLEL)
+    assert got.tobytes() == packed.tobytes()
+    _check(got, ref.matmul_nt(A, W), K, dtype)
+    bias = np.linspace(-1, 1, N).astype(dtype)
+    a_want = np.empty((M, N), dtype)
+    activations.bias_act_forward(packed, bias, codes.RELU, dtype(0), a_want)
+    z, act_out = np.full((M, N), np.nan, dtype), np.full((M, N), np.nan, dtype)
+    gemm.own_nt(A, W, work, z, (z, bias, act_out, np.int64(codes.RELU), dtype(0), np.int64(0)), SERIAL)
+    assert z.tobytes() == packed.tobytes() and act_out.tobytes() == a_want.tobytes()
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
