@@ -21,7 +21,8 @@ first k block writes it, later ones add to it.
 On the serial path, a product of one k block whose B has contiguous rows (``tn``,
 ``nn``) and is small (``DIRECT_MAX_B_BYTES``) packs nothing: ``_gemm_direct`` runs
 the same tiles over A and B where they lie (W4's backward 1.05-1.07x faster: NOTES
-section 46).
+section 46); a forward ``nt`` product of one k block and at least NR rows runs as
+Cᵀ = W·Aᵀ with W read in place (``_gemm_transposed``, NOTES section 49).
 Products below ``PAR_FLOPS``, and all products at one thread (where the serial path
 is 0-20% faster: NOTES section 29), run serially.  Above it, at exactly two threads,
 products up to ``HALVES_MAX_FLOPS`` with more than one column panel split C's columns
