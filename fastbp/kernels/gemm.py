@@ -567,18 +567,15 @@ def _gemm_transposed(m, n, k, A, ars, acs, W, wrs, C, ldc, work, ep):
         jg1 = min(n, jg + NR)
         for j0 in range(jg, jg1, MR):
             nr = min(MR, n - j0)
-            if nr == MR:
-                Ws, wo, lw = W, j0 * wrs, wrs
+            if nr == MR:        # W (r, p) at Ws[wo + r*w_rs + p*w_cs]
+                Ws, wo, w_rs, w_cs = W, j0 * wrs, wrs, np.int64(1)
             else:
                 _pack(W, wrs, np.int64(1), j0, nr, np.int64(0), k, work, a_off, MR)
-                Ws, wo, lw = work, a_off, np.int64(MR)
+                Ws, wo, w_rs, w_cs = work, a_off, np.int64(1), np.int64(MR)
             for ip in range(mp):
                 i0 = ip * NR
                 mr = min(NR, m - i0)
-                if nr == MR:
-                    _ukr_direct(k, Ws, wo, lw, np.int64(1), work, x_off + ip * NR * k, np.int64(NR), work, t_off)
-                else:
-                    _ukr_direct(k, Ws, wo, np.int64(1), lw, work, x_off + ip * NR * k, np.int64(NR), work, t_off)
+                _ukr_direct(k, Ws, wo, w_rs, w_cs, work, x_off + ip * NR * k, np.int64(NR), work, t_off)
                 if nr == MR and mr == NR:
                     for b in range(0, NR, 8):
                         _transpose8(work, t_off + b, NR, C, (i0 + b) * ldc + j0, ldc)
