@@ -492,9 +492,8 @@ def _compute_task(t, m, n, kc, add, C, ldc, work, a_off, b_off, t_off, ep, last)
                     else:
                         for j in range(nr):
                             C[r + j] = work[s + j]
-    if last and ep[3] >= 0:
-        activations.bias_act_block(ep[0], ep[1], ep[3], ep[4], ep[2], ip0 * MR, min(m, ip1 * MR),
-                                   ep[5] + jp0 * NR, ep[5] + min(n, jp1 * NR))
+    if last:
+        _epilogue_block(ep, ip0 * MR, min(m, ip1 * MR), jp0 * NR, min(n, jp1 * NR))
 
 
 @jit
@@ -536,8 +535,7 @@ def _gemm_direct(m, n, k, A, ars, acs, B, brs, C, ldc, work, ep):
                     s = t_off + i * NR
                     for j in range(nr):
                         C[r + j] = work[s + j]
-        if ep[3] >= 0:
-            activations.bias_act_block(ep[0], ep[1], ep[3], ep[4], ep[2], np.int64(0), m, ep[5] + j0, ep[5] + j0 + nr)
+        _epilogue_block(ep, np.int64(0), m, j0, j0 + nr)
 
 
 @jit
@@ -584,8 +582,7 @@ def _gemm_transposed(m, n, k, A, ars, acs, W, wrs, C, ldc, work, ep):
                         s = t_off + r * NR
                         for c in range(mr):
                             C[(i0 + c) * ldc + j0 + r] = work[s + c]
-        if ep[3] >= 0:
-            activations.bias_act_block(ep[0], ep[1], ep[3], ep[4], ep[2], np.int64(0), m, ep[5] + jg, ep[5] + jg1)
+        _epilogue_block(ep, np.int64(0), m, jg, jg1)
 
 
 @jit
@@ -881,10 +878,17 @@ def _no_epilogue(out):
 
 
 @jit
+def _epilogue_block(ep, r0, r1, c0, c1):
+    """The epilogue ``ep`` (see ``_no_epilogue``) on the finished block [r0:r1, c0:c1] of
+    the product; nothing for a product without one."""
+    if ep[3] >= 0:
+        activations.bias_act_block(ep[0], ep[1], ep[3], ep[4], ep[2], r0, r1, ep[5] + c0, ep[5] + c1)
+
+
+@jit
 def _epilogue_whole(ep, m, n):
     """The epilogue over a whole m x n product (paths that do not run by blocks)."""
-    if ep[3] >= 0:
-        activations.bias_act_block(ep[0], ep[1], ep[3], ep[4], ep[2], np.int64(0), m, ep[5], ep[5] + n)
+    _epilogue_block(ep, np.int64(0), m, np.int64(0), n)
 
 
 @jit
