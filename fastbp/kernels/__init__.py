@@ -15,5 +15,6 @@ Modules: ``gemm`` (the three dense-layer products), ``activations`` (bias +
 activation forward, derivative times incoming gradient), ``losses`` (mean loss
 and its gradient in one pass), ``reductions`` (column sums, sums of squares),
 ``optim`` (optimizer updates and gradient clipping over flat buffers),
-``program`` (runs a model's layer program: forward, backward, train step).
+``program`` (runs a model's layer program: forward, backward, train step), ``views``
+(reshaped views of C-contiguous arrays without Numba's reshape helper call).
 """

@@ -64,6 +64,7 @@ from numba.np.ufunc.parallel import _iget_num_threads as _num_threads
 
 from fastbp._jit import BLAS_SMALL, FASTMATH_REDUCE, FASTMATH_SAFE, VECTOR_BITS, jit, jit_parallel, prange
 from fastbp.kernels import activations, fpenv, microkernels
+from fastbp.kernels.views import c_view
 
 # the register tile and the k block by the vector width Numba compiles for.  AVX-512: an
 # 8x32 tile (16 zmm accumulators of float32) over k blocks of up to 512; on the Xeon this
@@ -874,7 +875,7 @@ def _no_epilogue(out):
     (No boolean switch: Numba would type a constant True/False as a literal and compile
     every GEMM path twice, once per value.)
     """
-    return (out, out.reshape(out.size)[:0], out, np.int64(-1), _zero_of(out), np.int64(0))
+    return (out, c_view(out, (out.size,))[:0], out, np.int64(-1), _zero_of(out), np.int64(0))
 
 
 @jit
@@ -914,8 +915,8 @@ def _blas_nt(A, W, work, out):
     if M >= BLAS_NT_MIN_ROWS and N >= BLAS_NT_MIN_OUT:
         _check_work(work, K * N)
         zero = np.int64(0)
-        _pack_transpose(W.reshape(N * K), np.int64(K), zero, np.int64(N), np.int64(K), work, zero, np.int64(N))
-        np.dot(A, work[:K * N].reshape(K, N), out)
+        _pack_transpose(c_view(W, (N * K,)), np.int64(K), zero, np.int64(N), np.int64(K), work, zero, np.int64(N))
+        np.dot(A, c_view(work[:K * N], (K, N)), out)
     else:
         np.dot(A, W.T, out)
 
@@ -944,7 +945,7 @@ def own_nt(A, W, work, Z, ep, path):
     M, K = A.shape
     N = W.shape[0]
     one = np.int64(1)
-    _gemm(M, N, K, A.reshape(M * K), K, one, W.reshape(N * K), one, K, Z.reshape(M * N), work, ep, path)
+    _gemm(M, N, K, c_view(A, (M * K,)), K, one, c_view(W, (N * K,)), one, K, c_view(Z, (M * N,)), work, ep, path)
 
 
 @jit
@@ -986,8 +987,8 @@ def own_tn(D, A, work, out, path):
     M, N = D.shape
     K = A.shape[1]
     one = np.int64(1)
-    _gemm(N, K, M, D.reshape(M * N), one, N, A.reshape(M * K), K, one, out.reshape(N * K), work, _no_epilogue(out),
-          path)
+    _gemm(N, K, M, c_view(D, (M * N,)), one, N, c_view(A, (M * K,)), K, one, c_view(out, (N * K,)), work,
+          _no_epilogue(out), path)
 
 
 @jit
@@ -1008,8 +1009,8 @@ def own_nn(D, W, work, out, path):
     M, N = D.shape
     K = W.shape[1]
     one = np.int64(1)
-    _gemm(M, K, N, D.reshape(M * N), N, one, W.reshape(N * K), K, one, out.reshape(M * K), work, _no_epilogue(out),
-          path)
+    _gemm(M, K, N, c_view(D, (M * N,)), N, one, c_view(W, (N * K,)), K, one, c_view(out, (M * K,)), work,
+          _no_epilogue(out), path)
 
 
 @jit_parallel
@@ -1022,9 +1023,9 @@ def _grads_pair(M, N, K, D, A, W, dW, dA, work):
     for t in prange(2):
         old = fpenv.adopt(bits)
         if t == 0:
-            _gemm_serial(N, K, M, D, one, N, A, K, one, dW, K, work[:second], _no_epilogue(dW.reshape(N, K)))
+            _gemm_serial(N, K, M, D, one, N, A, K, one, dW, K, work[:second], _no_epilogue(c_view(dW, (N, K))))
         else:
-            _gemm_serial(M, K, N, D, N, one, W, K, one, dA, K, work[second:], _no_epilogue(dA.reshape(M, K)))
+            _gemm_serial(M, K, N, D, N, one, W, K, one, dA, K, work[second:], _no_epilogue(c_view(dA, (M, K))))
         fpenv.leave(old)
 
 
@@ -1044,8 +1045,8 @@ def backward_grads(D, A, W, work, dW, dA):
     K = A.shape[1]
     if _num_threads() == 2 and M > 1 and N > 1 and 2.0 * M * N * K >= PAR_FLOPS:
         _check_work(work, _serial_size(N, K, M) + _serial_size(M, K, N))
-        _grads_pair(M, N, K, D.reshape(M * N), A.reshape(M * K), W.reshape(N * K),
-                    dW.reshape(N * K), dA.reshape(M * K), work)
+        _grads_pair(M, N, K, c_view(D, (M * N,)), c_view(A, (M * K,)), c_view(W, (N * K,)),
+                    c_view(dW, (N * K,)), c_view(dA, (M * K,)), work)
     else:
         matmul_tn(D, A, work, dW)
         matmul_nn(D, W, work, dA)

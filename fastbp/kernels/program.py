@@ -19,6 +19,7 @@ import numpy as np
 
 from .._jit import jit
 from . import activations, dropout, fpenv, gemm, losses, norm, optim, reductions
+from .views import c_view
 from .codes import BCE_WITH_LOGITS, CROSS_ENTROPY, IDENTITY, RELU
 
 # op codes
@@ -52,7 +53,7 @@ MAX_OPS = 1 << 12
 def slab(ws, slot, cap, rows, width):
     """Rows ``[0, rows)`` of a workspace slot as a C-contiguous (rows, width) array."""
     start = slot * cap
-    return ws[start:start + rows * width].reshape(rows, width)
+    return c_view(ws[start:start + rows * width], (rows, width))
 
 
 @jit
@@ -105,7 +106,7 @@ def forward_ops(prog, consts, params, state, ws, cap, rows, work, training, upda
         if op == OP_DENSE:
             # the bias and activation run as the product's epilogue (NOTES section 25)
             w = prog[i, C_W]
-            gemm.matmul_nt_bias_act(X, params[w:w + n_out * n_in].reshape(n_out, n_in),
+            gemm.matmul_nt_bias_act(X, c_view(params[w:w + n_out * n_in], (n_out, n_in)),
                                     _vec(params, prog[i, C_B], n_out), prog[i, C_ACT], consts[i, K_ALPHA],
                                     work, Z, A)
             continue
@@ -160,9 +161,9 @@ def backward_ops(prog, consts, params, grads, state, ws, cap, rows, work, traini
             if b >= 0 and not fused:
                 reductions.column_sums(G, grads[b:b + n_out])
             X = slab(ws, prog[i, C_X], cap, rows, n_in)
-            dW = grads[w:w + n_out * n_in].reshape(n_out, n_in)
+            dW = c_view(grads[w:w + n_out * n_in], (n_out, n_in))
             if i > 0 or need_dx:
-                W = params[w:w + n_out * n_in].reshape(n_out, n_in)
+                W = c_view(params[w:w + n_out * n_in], (n_out, n_in))
                 gemm.backward_grads(G, X, W, work, dW, slab(ws, g_next, cap, rows, n_in))
                 g_cur, g_next = g_next, g_cur
             else:
@@ -238,7 +239,7 @@ def train_step(prog, consts, params, grads, state, ws, cap, layout, work, segmen
         if lo < 0 or hi >= layout[L_WIDTH]:
             return np.nan, np.nan, STEP_BAD_LABELS
     start = layout[L_INPUT] * cap
-    if not reductions.copy_finite(X.reshape(-1), ws[start:start + X.size]):
+    if not reductions.copy_finite(c_view(X, (X.size,)), ws[start:start + X.size]):
         return np.nan, np.nan, STEP_NONFINITE_INPUT
     loss, metric = staged_step(prog, consts, params, grads, state, ws, cap, X.shape[0], layout, work, segments, seed,
                                step, loss_code, loss_param, T, labels, opt_code, opt_state, hyper, opt_step, flush)
@@ -365,7 +366,7 @@ def predict(prog, consts, params, state, ws, cap, layout, work, segments, X, out
     Inf: the input check runs in this call, not in a dispatch of its own (batch-1
     latency, NOTES section 37).  X must be C-contiguous.
     """
-    if not reductions.all_finite(X.reshape(-1)):
+    if not reductions.all_finite(c_view(X, (X.size,))):
         return False
     old = fpenv.enter(flush)
     n = X.shape[0]
