@@ -19,7 +19,7 @@ import numpy as np
 
 from .._jit import jit
 from . import activations, dropout, fpenv, gemm, losses, norm, optim, reductions
-from .views import c_view
+from .views import borrow, c_view
 from .codes import BCE_WITH_LOGITS, CROSS_ENTROPY, IDENTITY, RELU
 
 # op codes
@@ -95,6 +95,7 @@ def forward_ops(prog, consts, params, state, ws, cap, rows, work, training, upda
     ``training`` selects batch statistics and dropout; ``update_running`` lets
     BatchNorm update its running statistics (off when recomputing a segment).
     """
+    params, state, ws, work = borrow(params), borrow(state), borrow(ws), borrow(work)
     for i in range(first, stop):
         op = prog[i, C_OP]
         n_in = prog[i, C_IN]
@@ -141,6 +142,7 @@ def backward_ops(prog, consts, params, grads, state, ws, cap, rows, work, traini
     the forward pass: eval mode backpropagates through BatchNorm's running
     statistics (constants) and through dropout as the identity.
     """
+    params, grads, state, ws, work = borrow(params), borrow(grads), borrow(state), borrow(ws), borrow(work)
     for i in range(stop - 1, first - 1, -1):
         op = prog[i, C_OP]
         n_in = prog[i, C_IN]
@@ -251,6 +253,7 @@ def staged_step(prog, consts, params, grads, state, ws, cap, rows, layout, work,
                 loss_code, loss_param, T, labels, opt_code, opt_state, hyper, opt_step, flush):
     """``train_step`` of ``rows`` samples already staged in the input slot, targets valid;
     returns the mean loss and the metric sum."""
+    params, grads, ws, work, opt_state = borrow(params), borrow(grads), borrow(ws), borrow(work), borrow(opt_state)
     old = fpenv.enter(flush)
     forward(prog, consts, params, state, ws, cap, rows, work, np.bool_(True), seed, step, segments, flush)
     n_out = layout[L_WIDTH]
@@ -368,6 +371,7 @@ def predict(prog, consts, params, state, ws, cap, layout, work, segments, X, out
     """
     if not reductions.all_finite(c_view(X, (X.size,))):
         return False
+    ws, X, out = borrow(ws), borrow(X), borrow(out)
     old = fpenv.enter(flush)
     n = X.shape[0]
     n_in = X.shape[1]

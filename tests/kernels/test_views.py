@@ -1,10 +1,11 @@
-"""fastbp.kernels.views.c_view: numpy's reshape, as a view, for C-contiguous arrays."""
+"""fastbp.kernels.views: ``c_view`` (numpy's reshape, as a view, for C-contiguous arrays) and
+``borrow`` (an argument without its reference count, for views inside one call)."""
 import numpy as np
 import pytest
-from numba import njit
+from numba import njit, prange
 from numba.core.errors import TypingError
 
-from fastbp.kernels.views import c_view
+from fastbp.kernels.views import borrow, c_view
 
 
 @njit(cache=False)
@@ -75,3 +76,34 @@ def test_view_keeps_its_array_alive():
     for v in views:
         assert np.array_equal(v, np.arange(350, dtype=np.float64).reshape(50, 7))
     del junk
+
+
+@njit(cache=False)
+def write_through_borrowed(a, start, rows, cols):
+    v = c_view(borrow(a)[start:start + rows * cols], (rows, cols))
+    for i in range(rows):
+        for j in range(cols):
+            v[i, j] = 10 * i + j
+    return v.sum()
+
+
+@njit(cache=False, parallel=True)
+def row_sums_borrowed(a, rows, cols, out):
+    b = borrow(a)
+    for i in prange(rows):
+        out[i] = c_view(b, (rows, cols))[i].sum()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=lambda d: d.__name__)
+def test_borrowed_views_read_and_write_the_argument(dtype):
+    a = np.zeros(3 + 7 * 17, dtype)
+    total = write_through_borrowed(a, 3, 7, 17)
+    want = (10 * np.arange(7)[:, None] + np.arange(17)).astype(dtype)
+    assert np.array_equal(a[3:].reshape(7, 17), want) and a[:3].sum() == 0 and total == want.sum()
+
+
+def test_borrowed_views_in_a_parallel_loop():
+    a = np.random.default_rng(0).standard_normal(129 * 33)
+    out = np.zeros(129)
+    row_sums_borrowed(a, 129, 33, out)
+    assert np.allclose(out, a.reshape(129, 33).sum(axis=1), rtol=1e-12, atol=1e-12)
