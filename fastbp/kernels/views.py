@@ -69,7 +69,7 @@ def borrow(typingctx, a):
     Only for arrays an entry point received as arguments (the caller holds them for the
     whole call), and never returned to Python.  Each refcount change is an atomic add on the
     buffer's meminfo (~5 ns, and a cache line shared by both cores in parallel regions,
-    NOTES section 48); a W3 step passed views on ~170 times (NOTES section 51)."""
+    NOTES section 48), and a W3 step passes views on an estimated ~170 times (NOTES section 51)."""
     if not isinstance(a, types.Array):
         return None
 
