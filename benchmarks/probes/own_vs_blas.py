@@ -43,6 +43,7 @@ rng = np.random.default_rng(0)
 
 
 def tm(f, n):
+    time.sleep(0.3)     # OpenBLAS's threads spin for a while after a call and slow what runs next (NOTES 37, 52)
     ts = []
     for _r in range(7):
         t = time.perf_counter()
