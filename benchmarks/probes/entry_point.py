@@ -14,7 +14,6 @@ them (a wrong ndim writes past the native array struct).
 """
 import statistics
 import sys
-import time
 
 import numpy as np
 
@@ -23,6 +22,7 @@ from fastbp import bench
 from fastbp.kernels import program as P
 
 from stepped_model import stepped_model  # benchmarks/probes (the script folder is on sys.path)
+from timing import median_us
 
 
 def entry_of(dispatcher):
@@ -30,13 +30,6 @@ def entry_of(dispatcher):
     if len(dispatcher.overloads) != 1:
         raise RuntimeError(f"expected one overload, got {dispatcher.signatures}")
     return next(iter(dispatcher.overloads.values())).entry_point
-
-
-def mean_us(call, n):
-    t = time.perf_counter()
-    for _ in range(n):
-        call()
-    return (time.perf_counter() - t) / n * 1e6
 
 
 def main(rounds=21):
@@ -58,7 +51,7 @@ def main(rounds=21):
             for form in (forms if r % 2 == 0 else reversed(list(forms))):
                 P.train_step, P.predict = forms[form]
                 for c, call in calls.items():
-                    times[c, form].append(mean_us(call, 2000))
+                    times[c, form].append(median_us(call, 2000, 1))   # one round's mean
     finally:
         P.train_step, P.predict = forms["dispatcher"]
     for c in calls:
