@@ -25,8 +25,8 @@ section 46); a forward ``nt`` product of one k block and at least NR rows runs a
 Cᵀ = W·Aᵀ with W read in place (``_gemm_transposed``, NOTES section 49).
 Products below ``PAR_FLOPS``, and all products at one thread (where the serial path
 is 0-20% faster: NOTES section 29), run serially.  Above it, at exactly two threads,
-products up to ``HALVES_MAX_FLOPS`` with more than one column panel split C's columns
-between the threads, each running the serial path on its half (NOTES sections 20, 29), and
+products with more than one column panel split C's columns between the threads, each
+running the serial path on its half (NOTES sections 20, 29, 53), and
 ``backward_grads`` runs a layer's two backward products side by side, one per
 thread (section 19).  Otherwise the parallel path opens two ``prange`` regions per
 product whatever k is: one packs the panels of every k block (threads claim panels
@@ -91,9 +91,6 @@ BLAS_MAX_MNK = 262144   # M*N*K up to which products may go to BLAS (OpenBLAS: o
 BLAS_NT_MIN_ROWS = 16   # a BLAS forward product from this batch and ...
 BLAS_NT_MIN_OUT = 32    # ... this many outputs runs on a transposed copy of W (NOTES 42)
 GEMV_ROWS = 64       # outputs per parallel task of the batch-1 (dot) path (a multiple of 4)
-# at 2 threads, parallel products up to here split C's columns (NOTES 20); above it the halves win
-# alone but lose inside W2's step on Zen 3 (NOTES 29)
-HALVES_MAX_FLOPS = 100000000
 GEMV_PAR_FLOPS = 300000  # the dot path runs in parallel from here (it is memory-bound: NOTES 12)
 GEMV_COLS = 256      # outputs per parallel task of the batch-1 (axpy) path
 MAX_SLOTS = 64       # most threads a dynamically scheduled region uses (each claims tasks until none are left)
@@ -814,7 +811,10 @@ def _gemm(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep, path):
         threads = _num_threads()
         if not par or threads == 1:
             path = PATH_SERIAL
-        elif n > NR and threads == 2 and 2.0 * m * n * k <= HALVES_MAX_FLOPS:
+        elif n > NR and threads == 2:
+            # the column halves at every size: on the Xeon of section 53 they beat the parallel
+            # path 1.01-1.28x from 128x256x784 to 1024x4096x1024 and ran W2's step 1.03x faster
+            # (on Zen 3 they lost W2's step by 4-8%, section 29, when the cap was set at 1e8)
             path = PATH_HALVES
         else:
             path = PATH_PARALLEL

@@ -112,8 +112,9 @@ def test_gemm_backend_setting_is_validated():
     assert "FASTBP_GEMM must be 'auto' or 'own', got 'fast'" in proc.stderr
 
 
-# (129, 257, 257) takes the column halves at 2 threads, (256, 384, 700) (above HALVES_MAX_FLOPS)
-# and (700, 13, 300)'s A Wᵀ (one column panel) the parallel path; at 1 thread all run serially
+# (129, 257, 257) and (256, 384, 700) take the column halves at 2 threads, (700, 13, 300)'s A Wᵀ
+# (one column panel) the parallel path; at 1 thread all run serially (the parallel path with
+# several column panels, which more threads take, against the others: the tests with ``path``)
 @pytest.mark.parametrize("shape", [(129, 257, 257), (256, 384, 700), (700, 13, 300), (1, 300, 700), (1, 301, 700),
                                    (33, 40, 70)],
                          ids=lambda s: "x".join(map(str, s)))
@@ -376,7 +377,7 @@ def test_tile_width_follows_the_vector_width():
     assert gemm.NR == (32 if VECTOR_BITS >= 512 else 16)
 
 
-# serial, two-thread halves, parallel at 2 threads (above HALVES_MAX_FLOPS; one column panel),
+# serial, two-thread halves (two shapes), parallel at 2 threads (one column panel),
 # matrix-vector (batch 1), BLAS-sized, empty reduction
 EPILOGUE_SHAPES = [(7, 33, 17), (129, 257, 257), (400, 520, 300), (400, 13, 300), (1, 301, 700), (1, 20, 9),
                    (33, 40, 70), (5, 9, 0)]
