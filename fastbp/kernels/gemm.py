@@ -677,7 +677,8 @@ def _gemv_t_rows(a, B, k, C, j0, j1):
     compiled code and the row grouping (which starts at ``j0``), not by the thread
     count.  Four rows share each load of ``a``: 1.5x faster than one dot per row
     (NOTES section 12).  512-bit vectors allowed (``_wide_vectors``): LLVM's tuning for
-    Intel's AVX-512 cores picks 256-bit ones, 1.13-1.25x slower here (NOTES section 53)."""
+    Intel's AVX-512 cores picks 256-bit ones, which ran this kernel 1.13-1.25x slower on
+    the Xeon of NOTES section 53."""
     microkernels._wide_vectors()
     zero = C.dtype.type(0)
     j = j0
