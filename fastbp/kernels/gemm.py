@@ -816,7 +816,8 @@ def _gemm(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep, path):
             path = PATH_SERIAL
         elif n > NR and threads == 2:
             # the column halves at every size: on the Xeon of section 53 they beat the parallel
-            # path 1.01-1.28x from 128x256x784 to 1024x4096x1024 and ran W2's step 1.03x faster
+            # path on 17 of 18 products from 64x256x256 to 1024x4096x1024 (0.98-1.73x) and ran
+            # W2's step 1.03x faster
             # (on Zen 3 they lost W2's step by 4-8%, section 29, when the cap was set at 1e8)
             path = PATH_HALVES
         else:
