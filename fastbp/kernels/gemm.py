@@ -18,11 +18,12 @@ micro-kernel ``_ukr``, which accumulates across k in registers (generated code i
 ``microkernels.py``: 8x32 with AVX-512, 6x16 with AVX2, chosen at import by the
 vector width Numba compiles for).  ``_tile_out`` moves each tile into ``C``: the
 first k block writes it, later ones add to it.
-On the serial path, a product of one k block whose B has contiguous rows (``tn``,
-``nn``) and is small (``DIRECT_MAX_B_BYTES``) packs nothing: ``_gemm_direct`` runs
-the same tiles over A and B where they lie (W4's backward 1.05-1.07x faster: NOTES
-section 46); a forward ``nt`` product of one k block and at least NR rows runs as
-Cᵀ = W·Aᵀ with W read in place (``_gemm_transposed``, NOTES section 49).
+On the serial path with the 8x32 tile, a product of one k block whose B has contiguous
+rows (``tn``, ``nn``) and is small (``DIRECT_MAX_B_BYTES``) packs nothing:
+``_gemm_direct`` runs the same tiles over A and B where they lie (W4's backward
+1.05-1.07x faster: NOTES section 46; with the 6x16 tile it lost: section 54); a
+forward ``nt`` product of one k block and at least NR rows runs as Cᵀ = W·Aᵀ with W
+read in place (``_gemm_transposed``, NOTES section 49).
 Products below ``PAR_FLOPS``, and all products at one thread (where the serial path
 is 0-20% faster: NOTES section 29), run serially.  Above it, at exactly two threads,
 products with more than one column panel split C's columns between the threads, each
@@ -73,14 +74,23 @@ from fastbp.kernels.views import c_view
 # 64 KiB, more than L1, yet KC 512 beat 256, 192 and 128 there).  Otherwise (AVX2): 6x16
 # (12 ymm; 6x32 needs 24 accumulators of 16 registers: section 24) over blocks of up to 256.
 # MR is 6 or 8: the pack loops below have a branch for each.
+#
+# DIRECT_MAX_B_BYTES: serial products of one k block whose B has contiguous rows (tn, nn) and
+# at most this many bytes read B and A in place, without packing (``_gemm_direct``).  With
+# the 8x32 tile on Zen 5 that ran W4's backward 1.05-1.07x faster (NOTES section 46; W2's
+# 1 MiB B ran 1.4x slower, hence the cap).  With the 6x16 tile on a Zen 3 (32 KiB L1d) every
+# such product ran 1.07-1.73x faster packed, and W4's and W1's steps 1.16x and 1.11x
+# (section 54): off there.
 if VECTOR_BITS >= 512:
     MR, NR, KC, _tile_out = 8, 32, 512, microkernels.tile_out_32
     _UKR_F32, _UKR_F64 = microkernels.ukr_8x32, microkernels.ukr_8x32_halves
     _DIRECT_F32, _DIRECT_F64 = microkernels.ukr_8x32_direct, microkernels.ukr_8x32_halves_direct
+    DIRECT_MAX_B_BYTES = 262144
 else:
     MR, NR, KC, _tile_out = 6, 16, 256, microkernels.tile_out_16
     _UKR_F32 = _UKR_F64 = microkernels.ukr_6x16
     _DIRECT_F32 = _DIRECT_F64 = microkernels.ukr_6x16_direct
+    DIRECT_MAX_B_BYTES = 0
 _U = np.arange(33, dtype=np.uint64)  # unsigned offsets: no wraparound code on loads
 MC_PANELS = 4        # row micro-panels per parallel task (NOTES section 13)
 NC_PANELS = 4        # column micro-panels per parallel task
@@ -94,9 +104,6 @@ GEMV_ROWS = 64       # outputs per parallel task of the batch-1 (dot) path (a mu
 GEMV_PAR_FLOPS = 300000  # the dot path runs in parallel from here (it is memory-bound: NOTES 12)
 GEMV_COLS = 256      # outputs per parallel task of the batch-1 (axpy) path
 MAX_SLOTS = 64       # most threads a dynamically scheduled region uses (each claims tasks until none are left)
-# serial products of one k block whose B has contiguous rows (tn, nn) and at most this many
-# bytes read B and A in place, without packing (NOTES section 46; W2's 1 MiB B ran 1.4x slower)
-DIRECT_MAX_B_BYTES = 262144
 PATH_AUTO, PATH_SERIAL, PATH_HALVES, PATH_PARALLEL = range(4)   # _gemm's ``path`` argument
 # backward_grads' pair runs products above PAR_FLOPS on the packed core at 2 threads; they must
 # never be ones that matmul_tn/matmul_nn would hand to BLAS, or 1 and 2 threads would differ

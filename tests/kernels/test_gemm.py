@@ -288,7 +288,9 @@ def test_direct_path_gives_the_packed_bits(shape, dtype):
     A, W, D = _operands(M, N, K, dtype, seed=5)
     work = np.empty(gemm.work_size(M, N, K), dtype)
     # every shape here is one whose tn product (k = M, B = A: M x K) takes the direct form
-    assert gemm._direct(M, K, 1, np.dtype(dtype).itemsize)
+    # where the tile has it (8x32; the 6x16 tile packs: DIRECT_MAX_B_BYTES is 0)
+    if gemm.MR == 8:
+        assert gemm._direct(M, K, 1, np.dtype(dtype).itemsize)
     for product, out_shape, want, depth in (
             (lambda out, path: gemm.own_tn(D, A, work, out, path), (N, K), ref.matmul_tn(D, A), M),
             (lambda out, path: gemm.own_nn(D, W, work, out, path), (M, K), ref.matmul_nn(D, W), N)):
