@@ -44,9 +44,9 @@ Small products go to BLAS instead when ``BLAS_SMALL`` (SciPy installed and
 ``FASTBP_GEMM`` not ``own``): ``np.dot`` in compiled code, which Numba routes to
 SciPy's OpenBLAS, for batch > 1 and ``M*N*K <= BLAS_MAX_MNK`` — sizes where
 OpenBLAS's small-matrix kernels beat the packed path 1.4-2.5x and that it runs
-on the calling thread (NOTES section 15).  Forward products of at least
-``BLAS_NT_MIN_ROWS`` rows and ``BLAS_NT_MIN_OUT`` outputs transpose W into ``work``
-first (``_blas_nt``, NOTES section 42).
+on the calling thread (NOTES section 15).  On AVX-512 CPUs (``BLAS_NT_TRANSPOSE``),
+forward products of at least ``BLAS_NT_MIN_ROWS`` rows and ``BLAS_NT_MIN_OUT`` outputs
+transpose W into ``work`` first (``_blas_nt``, NOTES sections 42, 54).
 
 ``work`` is a 1-D scratch buffer of the arrays' dtype, at least ``work_size(M, N,
 K)`` long for a layer with ``in = K``, ``out = N``, batch ``M``: one size serves
@@ -99,7 +99,11 @@ ALIGN = 16           # elements of slack to align packed panels to 64 bytes
 PAR_FLOPS = 2000000   # 2*m*n*k below this runs serially (thread launch dominates); so does all at 1 thread
 BLAS_MAX_MNK = 262144   # M*N*K up to which products may go to BLAS (OpenBLAS: one thread)
 BLAS_NT_MIN_ROWS = 16   # a BLAS forward product from this batch and ...
-BLAS_NT_MIN_OUT = 32    # ... this many outputs runs on a transposed copy of W (NOTES 42)
+BLAS_NT_MIN_OUT = 32    # ... this many outputs runs on a transposed copy of W (NOTES 42) ...
+# ... on AVX-512 CPUs only: there OpenBLAS ran its SkylakeX kernels and the copy paid
+# (1.31-1.85x, section 42); on a Zen 3 (its Haswell kernels) it lost at every shape,
+# 0.78-0.94x with the same bits, and W3's step ran 1.06x / 1.11x faster without it (section 54)
+BLAS_NT_TRANSPOSE = VECTOR_BITS >= 512
 GEMV_ROWS = 64       # outputs per parallel task of the batch-1 (dot) path (a multiple of 4)
 GEMV_PAR_FLOPS = 300000  # the dot path runs in parallel from here (it is memory-bound: NOTES 12)
 GEMV_COLS = 256      # outputs per parallel task of the batch-1 (axpy) path
@@ -914,22 +918,24 @@ def _blas_small(M, N, K):
 
 @jit
 def _blas_nt(A, W, work, out):
-    """out = A @ W.T through BLAS (a ``_blas_small`` product).  From ``BLAS_NT_MIN_ROWS``
-    rows and ``BLAS_NT_MIN_OUT`` outputs, W is first transposed into ``work`` (8x8 blocks in
-    registers) and the product runs as A @ Wᵀ with Wᵀ row-major: OpenBLAS's small-matrix
-    kernel for that layout ran W3's 32x64x64 1.85x faster than its A·Wᵀ kernel, the
-    transpose included (NOTES section 42).  Narrower outputs (W3's 10 classes) ran slower
-    that way and keep A·Wᵀ.  Single-threaded either way, so the bits do not depend on the
-    thread count (they can differ between the two forms)."""
+    """out = A @ W.T through BLAS (a ``_blas_small`` product).  With ``BLAS_NT_TRANSPOSE``
+    (AVX-512), from ``BLAS_NT_MIN_ROWS`` rows and ``BLAS_NT_MIN_OUT`` outputs, W is first
+    transposed into ``work`` (8x8 blocks in registers) and the product runs as A @ Wᵀ with
+    Wᵀ row-major: on a Xeon, OpenBLAS's small-matrix kernel for that layout ran W3's
+    32x64x64 1.85x faster than its A·Wᵀ kernel, the transpose included (NOTES section 42);
+    on a Zen 3 the copy only cost (section 54).  Narrower outputs (W3's 10 classes) ran
+    slower that way and keep A·Wᵀ.  Single-threaded either way, so the bits do not depend
+    on the thread count (they can differ between the two forms)."""
     M, K = A.shape
     N = W.shape[0]
     if M >= BLAS_NT_MIN_ROWS and N >= BLAS_NT_MIN_OUT:
-        _check_work(work, K * N)
-        zero = np.int64(0)
-        _pack_transpose(c_view(W, (N * K,)), np.int64(K), zero, np.int64(N), np.int64(K), work, zero, np.int64(N))
-        np.dot(A, c_view(work[:K * N], (K, N)), out)
-    else:
-        np.dot(A, W.T, out)
+        _check_work(work, K * N)    # on every CPU, so a short buffer fails alike everywhere
+        if BLAS_NT_TRANSPOSE:
+            zero = np.int64(0)
+            _pack_transpose(c_view(W, (N * K,)), np.int64(K), zero, np.int64(N), np.int64(K), work, zero, np.int64(N))
+            np.dot(A, c_view(work[:K * N], (K, N)), out)
+            return
+    np.dot(A, W.T, out)
 
 
 @jit
