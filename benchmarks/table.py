@@ -18,6 +18,7 @@ import sys
 import time
 
 import numpy as np
+import psutil
 
 # The torch worker imports torch first: fastbp's first compiled call starts Numba's OpenMP
 # pool, which loads the system's libgomp, and a torch imported after that binds to that one
@@ -59,6 +60,11 @@ class Worker:
             [sys.executable, script, "--worker", framework, "--threads", str(threads)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env, cwd=tree)
 
+    def cpu_seconds(self):
+        """User + system CPU time of the worker process so far (10 ms ticks on Linux)."""
+        times = psutil.Process(self.proc.pid).cpu_times()
+        return times.user + times.system
+
     def ask(self, *request):
         self.proc.stdin.write(" ".join(str(r) for r in request) + "\n")
         reply = self.proc.stdout.readline()
@@ -95,11 +101,25 @@ def serve(framework, threads):
         print(value, flush=True)
 
 
+def wait_quiet(workers, poll=0.03, limit=2.0):
+    """Wait until no worker burns CPU: an idle OpenBLAS pool spins ~0.1 s after its last
+    product, which would take a core from the next framework's timing (NOTES section 55)."""
+    t_end = time.perf_counter() + limit
+    used = sum(w.cpu_seconds() for w in workers.values())
+    while time.perf_counter() < t_end:
+        time.sleep(poll)
+        now = sum(w.cpu_seconds() for w in workers.values())
+        if now == used:
+            return
+        used = now
+
+
 def interleaved(workers, kind, workload, rounds, seconds):
     """Median calls/s per framework, the frameworks interleaved round by round."""
     samples = {name: [] for name in workers}
     for _ in range(rounds):
         for name, worker in workers.items():
+            wait_quiet(workers)
             samples[name].append(worker.ask(kind, workload, seconds))
     return {name: statistics.median(v) for name, v in samples.items()}
 
@@ -175,7 +195,9 @@ def main(argv=None):
             if w == "W2":
                 flops = 6 * batch * sum(a * b for a, b in zip(widths[:-1], widths[1:]))
                 ours = per_s["fastbp"] * flops / 1e9
+                wait_quiet(workers)
                 blas = workers["numpy"].ask("sgemm", w, args.seconds) if "numpy" in workers else float("nan")
+                wait_quiet(workers)
                 ratio = workers["fastbp"].ask("bwdfwd", w, args.seconds)
                 print(f"   W2 step {ours:.0f} GFLOP/s vs numpy sgemm {blas:.0f} GFLOP/s on the same shapes: "
                       f"{ours / blas:.0%}; backward/forward time = {ratio:.2f}", flush=True)
