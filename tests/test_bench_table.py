@@ -35,3 +35,8 @@ def test_wait_quiet_gives_up_after_its_limit():
     t0 = time.perf_counter()
     table.wait_quiet({"busy": FakeWorker(60.0)}, poll=0.01, limit=0.2)
     assert 0.2 <= time.perf_counter() - t0 < 5.0
+
+
+def test_step_flops_leave_out_the_first_layers_input_gradient():
+    # 3-4-2 at batch 5: forward 3*4 + 4*2, weight gradients the same, input gradient of layer 2 only
+    assert table.step_flops([3, 4, 2], 5) == 2 * 5 * (12 + 8 + 12 + 8 + 8)
