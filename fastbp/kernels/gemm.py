@@ -537,7 +537,7 @@ def _gemm_direct(m, n, k, A, ars, acs, B, brs, C, ldc, work, ep):
                 _pack(A, ars, acs, i0, mr, np.int64(0), k, work, a_off, MR)
                 _ukr_direct(k, work, a_off, np.int64(1), np.int64(MR), Bs, bo, ldb, work, t_off)
             if mr == MR and nr == NR:
-                _tile_out(work, t_off, C, i0 * ldc + j0, ldc, False)
+                _tile_out(work, t_off, C, i0 * ldc + j0, ldc, np.bool_(False))   # not a literal: one compile (NOTES 55)
             else:
                 for i in range(mr):     # a ragged tile, as _compute_task moves it (kept inline there)
                     r = (i0 + i) * ldc + j0
