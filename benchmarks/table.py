@@ -101,17 +101,10 @@ def serve(framework, threads):
         print(value, flush=True)
 
 
-def wait_quiet(workers, poll=0.03, limit=2.0):
-    """Wait until no worker burns CPU: an idle OpenBLAS pool spins ~0.1 s after its last
-    product, which would take a core from the next framework's timing (NOTES section 55)."""
-    t_end = time.perf_counter() + limit
-    used = sum(w.cpu_seconds() for w in workers.values())
-    while time.perf_counter() < t_end:
-        time.sleep(poll)
-        now = sum(w.cpu_seconds() for w in workers.values())
-        if now == used:
-            return
-        used = now
+def wait_quiet(workers):
+    """Wait until no worker burns CPU (``bench.wait_quiet``): numpy's idle OpenBLAS pool spins
+    ~0.1 s after its last product, and torch was timed right after numpy (NOTES section 55)."""
+    bench.wait_quiet(lambda: sum(w.cpu_seconds() for w in workers.values()))
 
 
 def interleaved(workers, kind, workload, rounds, seconds):

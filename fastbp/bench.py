@@ -244,8 +244,33 @@ def missing(framework):
     return None
 
 
+def wait_quiet(cpu_seconds, poll=0.03, limit=2.0):
+    """Wait until ``cpu_seconds()`` stops growing (at most ``limit`` s): an idle OpenBLAS pool
+    spins ~0.1 s after its last product, which would take a core from whatever is timed
+    next (benchmarks/NOTES.md section 55)."""
+    t_end = time.perf_counter() + limit
+    used = cpu_seconds()
+    while time.perf_counter() < t_end:
+        time.sleep(poll)
+        now = cpu_seconds()
+        if now == used:
+            return
+        used = now
+
+
+def other_threads_cpu_seconds():
+    """CPU seconds of this process's threads other than the calling one."""
+    import threading
+
+    import psutil
+    me = threading.get_native_id()
+    return sum(t.user_time + t.system_time for t in psutil.Process().threads() if t.id != me)
+
+
 def measure(step, batch, repeats=3, seconds=0.2, warmup=WARMUP_STEPS):
-    """Median samples/s over ``repeats`` timed runs of at least ``seconds`` each, after ``warmup`` steps."""
+    """Median samples/s over ``repeats`` timed runs of at least ``seconds`` each, after ``warmup``
+    steps; first waits for the thread pools of what ran before to stop spinning."""
+    wait_quiet(other_threads_cpu_seconds)
     for _ in range(warmup):
         step()
     t0 = time.perf_counter()
@@ -259,6 +284,22 @@ def measure(step, batch, repeats=3, seconds=0.2, warmup=WARMUP_STEPS):
             step()
         rates.append(batch * n / (time.perf_counter() - t0))
     return statistics.median(rates)
+
+
+def import_torch_first(frameworks):
+    """Import torch now if it is among ``frameworks`` and installed: before Numba's thread
+    pool starts, which loads the system's libgomp; a torch imported after that binds to it
+    and trains ~6x slower (W4 941 against 5,376 samples/s; benchmarks/NOTES.md sections 30
+    and 55).  Returns a note when the pool has already started in this process."""
+    import sys
+
+    if "torch" not in frameworks or "torch" in sys.modules or importlib.util.find_spec("torch") is None:
+        return []
+    from numba.np.ufunc import parallel
+    late = parallel._is_initialized
+    import torch  # noqa: F401
+    return ["torch: imported after fastbp started its threads in this process, so it runs several times "
+            "slower than it can; compare in a fresh process (fastbp bench)"] if late else []
 
 
 def _limit_threads(threads):
@@ -278,12 +319,13 @@ def _limit_threads(threads):
 def run(workloads=None, against=PEERS, repeats=3, seconds=0.2, threads=None, print_fn=print):
     """Measure and print the side-by-side table; returns ``{workload: {framework: samples/s}}``."""
     import fastbp as fb
+    early_notes = import_torch_first(against)
     workloads = list(WORKLOADS) if not workloads else list(workloads)
     if threads is not None:
         fb.set_num_threads(threads)
     threads = fb.get_num_threads()
     frameworks = ["fastbp"] + [f for f in PEERS if f in against]
-    notes = [why for why in (missing(f) for f in frameworks) if why]
+    notes = early_notes + [why for why in (missing(f) for f in frameworks) if why]
     frameworks = [f for f in frameworks if missing(f) is None]
     if "jax" in frameworks:
         notes.append("jax: uses its own thread pool (XLA), not limited to the thread count above")

@@ -730,6 +730,7 @@ def _write_csv(out, header, rows):
 # --------------------------------------------------------------------------- bench
 def _bench(args):
     from . import bench
+    bench.import_torch_first(args.against)     # before _set_threads starts Numba's pool
     _set_threads(args.threads)
     bench.run(workloads=args.workload, against=args.against, repeats=args.repeats, seconds=args.seconds)
     return 0

@@ -1,7 +1,11 @@
-"""benchmarks/table.py's wait between frameworks: no timing starts while another worker burns CPU."""
+"""The benchmark tables' wait between frameworks (no timing starts while another thread pool
+burns CPU) and benchmarks/table.py's FLOP count."""
 import importlib.util
 import pathlib
+import threading
 import time
+
+from fastbp import bench
 
 _spec = importlib.util.spec_from_file_location(
     "bench_table", pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "table.py")
@@ -9,32 +13,47 @@ table = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(table)
 
 
-class FakeWorker:
-    """CPU time that grows (a spinning thread pool) until ``busy_until``, then stays put."""
-
-    def __init__(self, busy_for):
-        self.busy_until = time.perf_counter() + busy_for
-
-    def cpu_seconds(self):
-        return min(time.perf_counter(), self.busy_until)
+def spinning_for(seconds):
+    """A CPU-time reading that grows (a spinning thread pool) for ``seconds``, then stays put."""
+    busy_until = time.perf_counter() + seconds
+    return lambda: min(time.perf_counter(), busy_until), busy_until
 
 
-def test_wait_quiet_waits_out_a_spinning_worker():
-    workers = {"idle": FakeWorker(0.0), "spinning": FakeWorker(0.25)}
-    table.wait_quiet(workers, poll=0.01)
-    assert time.perf_counter() >= workers["spinning"].busy_until
+def test_wait_quiet_waits_out_a_spinning_pool():
+    cpu_seconds, busy_until = spinning_for(0.25)
+    bench.wait_quiet(cpu_seconds, poll=0.01)
+    assert time.perf_counter() >= busy_until
 
 
-def test_wait_quiet_returns_after_one_poll_when_all_idle():
+def test_wait_quiet_returns_after_one_poll_when_idle():
     t0 = time.perf_counter()
-    table.wait_quiet({"a": FakeWorker(0.0), "b": FakeWorker(0.0)}, poll=0.01, limit=5.0)
+    bench.wait_quiet(lambda: 1.5, poll=0.01, limit=5.0)
     assert time.perf_counter() - t0 < 1.0
 
 
 def test_wait_quiet_gives_up_after_its_limit():
     t0 = time.perf_counter()
-    table.wait_quiet({"busy": FakeWorker(60.0)}, poll=0.01, limit=0.2)
+    bench.wait_quiet(spinning_for(60.0)[0], poll=0.01, limit=0.2)
     assert 0.2 <= time.perf_counter() - t0 < 5.0
+
+
+def test_other_threads_cpu_seconds_sees_a_busy_thread_and_not_the_caller():
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            sum(range(1000))
+    thread = threading.Thread(target=spin)
+    before = bench.other_threads_cpu_seconds()
+    thread.start()
+    time.sleep(0.3)
+    during = bench.other_threads_cpu_seconds()
+    stop.set()
+    thread.join()
+    assert during - before >= 0.05          # ~0.15 s of CPU with the GIL shared; ticks are 10 ms
+    t0 = time.perf_counter()
+    bench.wait_quiet(bench.other_threads_cpu_seconds, poll=0.05, limit=5.0)
+    assert time.perf_counter() - t0 < 2.0   # quiet again once the busy thread has stopped
 
 
 def test_step_flops_leave_out_the_first_layers_input_gradient():

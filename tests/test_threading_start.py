@@ -7,10 +7,13 @@ not start it when it loads (Numba drops the callees' reload hooks), and then cra
 an unresolved ``allocate_sched`` or segfaults (NOTES section 25), so fastbp's decorators
 start it before any of their functions loads from the cache.
 """
+import importlib.util
 import os
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -62,3 +65,19 @@ def test_cached_caller_of_cached_parallel_callee_loads_in_a_fresh_process(tmp_pa
     # The same load with fastbp's start disabled crashes: the test above can fail.
     r = _run("import fastbp._jit as j; j._launch_threads = lambda: None; " + call.format("caller"), env)
     assert r.returncode != 0
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None or not os.path.exists("/proc/self/maps"),
+                    reason="needs torch and /proc/self/maps")
+def test_fastbp_bench_imports_torch_before_the_threading_layer_starts():
+    # torch imported first loads its own libgomp (torch/lib); imported after Numba's pool it
+    # binds to the system's copy and trains ~6x slower (NOTES sections 30 and 55)
+    r = _run("""
+        from fastbp import cli
+        status = cli.main(["bench", "--workload", "W3", "--against", "torch", "--repeats", "1",
+                           "--seconds", "0.01", "--threads", "1"])
+        maps = open("/proc/self/maps").read()
+        print(status, any("gomp" in line and "torch" in line for line in maps.splitlines()))
+    """, dict(os.environ))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.split()[-2:] == ["0", "True"], r.stdout[-3000:]
