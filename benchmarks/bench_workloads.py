@@ -31,6 +31,7 @@ def test_training_step(benchmark, workload, framework):
     step = bench.STEP_BUILDERS[framework](widths, batch)
     benchmark.group = f"{workload} train step, batch {batch}"
     benchmark.extra_info["samples_per_step"] = batch
+    bench.wait_quiet(bench.other_threads_cpu_seconds)    # the previous case's pool may still spin
     for _ in range(bench.WARMUP_STEPS):
         step()
     benchmark(step)
@@ -41,6 +42,7 @@ def test_inference_w1_batch1(benchmark, framework):
     _skip_missing(framework)
     infer = bench.INFER_BUILDERS[framework](bench.WORKLOADS["W1"][1], 1)
     benchmark.group = "W1 inference, batch 1"
+    bench.wait_quiet(bench.other_threads_cpu_seconds)
     for _ in range(bench.WARMUP_STEPS):
         infer()
     benchmark(infer)
