@@ -11,6 +11,7 @@ BLAS, elementwise work in numpy); torch runs eager mode; JAX runs one
 import importlib.util
 import itertools
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -291,8 +292,6 @@ def import_torch_first(frameworks):
     pool starts, which loads the system's libgomp; a torch imported after that binds to it
     and trains ~6x slower (W4 941 against 5,376 samples/s; benchmarks/NOTES.md sections 30
     and 55).  Returns a note when the pool has already started in this process."""
-    import sys
-
     if "torch" not in frameworks or "torch" in sys.modules or importlib.util.find_spec("torch") is None:
         return []
     from numba.np.ufunc import parallel
