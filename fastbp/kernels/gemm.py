@@ -91,6 +91,11 @@ else:
     _UKR_F32 = _UKR_F64 = microkernels.ukr_6x16
     _DIRECT_F32 = _DIRECT_F64 = microkernels.ukr_6x16_direct
     DIRECT_MAX_B_BYTES = 0
+# Compile-time switches: ``_gemm_serial`` branches on them first, so Numba prunes the path a
+# tile does not use before typing and never compiles it (on AVX2 the direct and transposed
+# paths and their tile, which every entry point would otherwise link and re-optimize).
+USE_DIRECT = DIRECT_MAX_B_BYTES > 0
+USE_TRANSPOSED = MR == 8 and NR == 32
 _U = np.arange(33, dtype=np.uint64)  # unsigned offsets: no wraparound code on loads
 MC_PANELS = 4        # row micro-panels per parallel task (NOTES section 13)
 NC_PANELS = 4        # column micro-panels per parallel task
@@ -597,9 +602,9 @@ def _gemm_transposed(m, n, k, A, ars, acs, W, wrs, C, ldc, work, ep):
 @jit
 def _gemm_serial(m, n, k, A, ars, acs, B, brs, bcs, C, ldc, work, ep):
     """The serial path; C's rows are ``ldc`` apart (``n`` for a whole product)."""
-    if _direct(k, n, bcs, work.itemsize):
+    if USE_DIRECT and _direct(k, n, bcs, work.itemsize):
         _gemm_direct(m, n, k, A, ars, acs, B, brs, C, ldc, work, ep)
-    elif _transposed(m, k, brs, bcs):
+    elif USE_TRANSPOSED and _transposed(m, k, brs, bcs):
         _gemm_transposed(m, n, k, A, ars, acs, B, bcs, C, ldc, work, ep)
     else:
         _gemm_packed(m, n, k, A, ars, acs, B, brs, bcs, C, ldc, work, ep)

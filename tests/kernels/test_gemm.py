@@ -550,3 +550,21 @@ def test_blas_forward_of_wide_layers_runs_on_transposed_weights(dtype):
             assert np.array_equal(work[:N * K].reshape(K, N), W.T)
         else:
             assert np.isnan(work).all()
+
+
+def test_serial_path_compiles_only_the_forms_this_cpu_uses():
+    """``_gemm_serial`` branches on the compile-time switches ``USE_DIRECT`` and
+    ``USE_TRANSPOSED`` first, so Numba prunes the forms a CPU never runs before typing: on
+    AVX2 neither the direct nor the transposed form (nor their tile) is compiled, nor linked
+    into every entry point above them (W1's cold first step 198 -> 159 s: NOTES section 56)."""
+    one, eight = np.int64(1), np.int64(8)
+    A, C = np.ones(64, np.float32), np.zeros(64, np.float32)
+    work = np.empty(gemm.work_size(8, 8, 8), np.float32)
+    fresh = numba.njit(cache=False)(gemm._gemm_serial.py_func)
+    fresh(eight, eight, eight, A, eight, one, A, eight, one, C, eight, work, gemm._no_epilogue(C.reshape(8, 8)))
+    typemap = fresh.overloads[fresh.signatures[0]].type_annotation.typemap
+    called = {t.dispatcher.py_func.__name__ for t in typemap.values() if hasattr(t, "dispatcher")}
+    assert "_gemm_packed" in called
+    assert ("_gemm_direct" in called) == gemm.USE_DIRECT
+    assert ("_gemm_transposed" in called) == gemm.USE_TRANSPOSED
+    np.testing.assert_array_equal(C, np.full(64, 8, np.float32))
