@@ -955,7 +955,11 @@ def matmul_nt(A, W, work, out):
     own_nt(A, W, work, out, _no_epilogue(out), np.int64(PATH_AUTO))
 
 
-@jit
+# The thin levels between the entry points and ``_gemm`` are inlined at Numba IR level
+# (``inline="always"``): each compiled library links and re-optimizes the whole GEMM core
+# below it, so a level without a library of its own saves 3-6 s of a cold compile
+# (NOTES section 56).  Bits and speed are unchanged; called from Python they compile as usual.
+@jit(inline="always")
 def own_nt(A, W, work, Z, ep, path):
     """Z = A @ W.T, then the epilogue ``ep``, always through fastbp's own kernels (never
     BLAS); ``path`` as in ``_gemm``.  ``own_nt``, ``own_tn`` and ``own_nn`` are the only
@@ -970,7 +974,7 @@ def own_nt(A, W, work, Z, ep, path):
     _gemm(M, N, K, c_view(A, (M * K,)), K, one, c_view(W, (N * K,)), one, K, c_view(Z, (M * N,)), work, ep, path)
 
 
-@jit
+@jit(inline="always")
 def matmul_nt_bias_act(A, W, bias, act, alpha, work, Z, Aout):
     """Z = A @ W.T + bias, then Aout = act(Z) (``activations``' codes; alpha its parameter):
     a dense layer's forward with the bias and activation applied to each output block
@@ -991,7 +995,7 @@ def matmul_nt_bias_act(A, W, bias, act, alpha, work, Z, Aout):
     own_nt(A, W, work, Z, (Z, bias, Aout, np.int64(act), alpha, np.int64(0)), np.int64(PATH_AUTO))
 
 
-@jit
+@jit(inline="always")
 def matmul_tn(D, A, work, out):
     """out = D.T @ A.  D (M, N), A (M, K), out (N, K); weight gradient ∂W = δᵀ·A."""
     M, N = D.shape
@@ -1003,7 +1007,7 @@ def matmul_tn(D, A, work, out):
     own_tn(D, A, work, out, np.int64(PATH_AUTO))
 
 
-@jit
+@jit(inline="always")
 def own_tn(D, A, work, out, path):
     """out = D.T @ A through fastbp's own kernels (see ``own_nt``)."""
     M, N = D.shape
@@ -1013,7 +1017,7 @@ def own_tn(D, A, work, out, path):
           _no_epilogue(out), path)
 
 
-@jit
+@jit(inline="always")
 def matmul_nn(D, W, work, out):
     """out = D @ W.  D (M, N), W (N, K), out (M, K); input gradient ∂A = δ·W."""
     M, N = D.shape
@@ -1025,7 +1029,7 @@ def matmul_nn(D, W, work, out):
     own_nn(D, W, work, out, np.int64(PATH_AUTO))
 
 
-@jit
+@jit(inline="always")
 def own_nn(D, W, work, out, path):
     """out = D @ W through fastbp's own kernels (see ``own_nt``)."""
     M, N = D.shape
@@ -1051,7 +1055,7 @@ def _grads_pair(M, N, K, D, A, W, dW, dA, work):
         fpenv.leave(old)
 
 
-@jit
+@jit(inline="always")
 def backward_grads(D, A, W, work, dW, dA):
     """A dense layer's two backward products: ``dW = D.T @ A`` (``matmul_tn``) and
     ``dA = D @ W`` (``matmul_nn``); D (M, N), A (M, K), W (N, K).

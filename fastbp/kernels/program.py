@@ -87,7 +87,10 @@ def _bn_state(prog, state, i, n):
     return rm, rv, state[s + 2 * n:s + 3 * n], state[s + 3 * n:s + 4 * n]
 
 
-@jit
+# ``forward_ops``, ``backward_ops`` and ``staged_step`` are inlined into their callers at
+# Numba IR level (no library of their own to re-optimize the GEMM core: NOTES section 56);
+# ``forward`` and ``backward`` are not: typing them inlined cost more than it saved.
+@jit(inline="always")
 def forward_ops(prog, consts, params, state, ws, cap, rows, work, training, update_running, seed, step,
                 first, stop):
     """Run ops ``[first, stop)`` on ``rows`` samples whose input is already in place.
@@ -131,7 +134,7 @@ def forward_ops(prog, consts, params, state, ws, cap, rows, work, training, upda
         activations.bias_act_forward(Z, bias, prog[i, C_ACT], consts[i, K_ALPHA], A)
 
 
-@jit
+@jit(inline="always")
 def backward_ops(prog, consts, params, grads, state, ws, cap, rows, work, training, need_dx, seed, step,
                  first, stop, g_cur, g_next):
     """Backpropagate through ops ``[first, stop)`` in reverse; ∂L/∂(output of op stop−1) is in slot ``g_cur``.
@@ -248,7 +251,7 @@ def train_step(prog, consts, params, grads, state, ws, cap, layout, work, segmen
     return loss, metric, STEP_OK
 
 
-@jit
+@jit(inline="always")
 def staged_step(prog, consts, params, grads, state, ws, cap, rows, layout, work, segments, seed, step,
                 loss_code, loss_param, T, labels, opt_code, opt_state, hyper, opt_step, flush):
     """``train_step`` of ``rows`` samples already staged in the input slot, targets valid;

@@ -556,7 +556,7 @@ def test_serial_path_compiles_only_the_forms_this_cpu_uses():
     """``_gemm_serial`` branches on the compile-time switches ``USE_DIRECT`` and
     ``USE_TRANSPOSED`` first, so Numba prunes the forms a CPU never runs before typing: on
     AVX2 neither the direct nor the transposed form (nor their tile) is compiled, nor linked
-    into every entry point above them (W1's cold first step 198 -> 159 s: NOTES section 56)."""
+    into every entry point above them (NOTES section 56)."""
     one, eight = np.int64(1), np.int64(8)
     A, C = np.ones(64, np.float32), np.zeros(64, np.float32)
     work = np.empty(gemm.work_size(8, 8, 8), np.float32)
