@@ -557,7 +557,7 @@ def _transposed(m, k, brs, bcs):
     """Whether ``_gemm_serial`` runs a product as ``_gemm_transposed`` (a function of the
     shapes and strides): a forward ``nt`` product (B = Wᵀ, W's rows contiguous) of one k
     block and at least one NR-row panel, with the 8x32 tile (its 8x8 register transposes)."""
-    return MR == 8 and NR == 32 and brs == 1 and bcs != 1 and k <= KC and m >= NR
+    return USE_TRANSPOSED and brs == 1 and bcs != 1 and k <= KC and m >= NR
 
 
 @jit
