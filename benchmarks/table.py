@@ -213,11 +213,12 @@ def main(argv=None):
                 flops = step_flops(widths, batch)
                 if "numpy" in workers:
                     ours, blas = paired_gflops(workers, w, flops, args.rounds, args.seconds)
+                    how = f"medians of {args.rounds} paired rounds"
                 else:
                     ours, blas = per_s["fastbp"] * flops / 1e9, float("nan")
+                    how = "numpy not run"
                 wait_quiet(workers)
                 ratio = workers["fastbp"].ask("bwdfwd", w, args.seconds)
-                how = f"medians of {args.rounds} paired rounds" if "numpy" in workers else "numpy not run"
                 print(f"   W2 step {ours:.0f} GFLOP/s vs numpy sgemm {blas:.0f} GFLOP/s on the step's products "
                       f"({how}): {ours / blas:.0%}; backward/forward time = {ratio:.2f}", flush=True)
         calls = interleaved(workers, "infer", "W1", args.rounds, args.seconds)
