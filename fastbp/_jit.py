@@ -128,8 +128,30 @@ FASTMATH_SAFE = frozenset({"contract", "nsz"})
 FASTMATH_REDUCE = frozenset({"contract", "nsz", "reassoc", "arcp"})
 
 
+_rebuild_listeners = []
+
+
+def on_cache_rebuild(listener):
+    """Call ``listener(object_code)`` before each fastbp kernel is rebuilt from the cache, with
+    the kernel's cached machine code (an ELF object as bytes; None where this Numba stores
+    it otherwise).  ``kernels/linked.py`` binds there the symbols the code calls."""
+    _rebuild_listeners.append(listener)
+
+
+def _object_code(payload):
+    """The machine code in a cached compile result (``CompileResult._reduce``'s tuple, whose
+    first item is the library's ``(name, 'object', (object code, bitcode))``), or None."""
+    try:
+        _name, kind, data = payload[0]
+        return bytes(data[0]) if kind == "object" else None
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
 def _start_threads_before_cache_loads(dispatcher):
-    """Make ``dispatcher`` start Numba's threading layer before it loads code from the cache."""
+    """Make ``dispatcher`` start Numba's threading layer before it loads code from the cache
+    (or compiles: Numba asks the cache first), and call the ``on_cache_rebuild`` listeners
+    before it rebuilds a cached kernel."""
     cache = getattr(dispatcher, "_cache", None)
     if cache is None or not hasattr(cache, "load_overload"):
         raise RuntimeError("this Numba's dispatcher has no _cache.load_overload; "
@@ -141,6 +163,21 @@ def _start_threads_before_cache_loads(dispatcher):
         return load_overload(*args, **kwargs)
 
     cache.load_overload = load_overload_after_launch
+    impl = getattr(cache, "_impl", None)    # a NullCache (caching off) has none and rebuilds nothing
+    if impl is not None:
+        if not hasattr(impl, "rebuild"):
+            raise RuntimeError("this Numba's cache has no _impl.rebuild; fastbp cannot bind its "
+                               "linked kernels before cached code loads")
+        rebuild = impl.rebuild
+
+        def rebuild_after_listeners(target_context, payload):
+            if _rebuild_listeners:
+                code = _object_code(payload)
+                for listener in _rebuild_listeners:
+                    listener(code)
+            return rebuild(target_context, payload)
+
+        impl.rebuild = rebuild_after_listeners
     return dispatcher
 
 

@@ -35,6 +35,11 @@ from an atomic counter, since B panels are NR/MR times larger than A's: NOTES
 section 18), one runs the output-block tasks, each looping over all k blocks in
 order (NOTES section 10).
 
+Compile time: the packed paths' leaves (``_pack_task``, ``_pack_b_block``,
+``_compute_task``: packs, tiles and epilogues) are compiled once per dtype as C callbacks
+and called by symbol (``linked.py``), not linked into every library above them; a cold
+W1 step compiled in 77 s instead of 128 (NOTES section 57).
+
 Determinism: every element of ``C`` is computed by one micro-kernel call per k
 block, over the k blocks in a fixed order, and the k blocking depends on k alone;
 so every path (serial, direct, parallel, halves, pair) gives the same bits and results
@@ -54,7 +59,7 @@ all three products.  The kernels allocate nothing.
 """
 import numpy as np
 from llvmlite import ir
-from numba import types
+from numba import carray, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 from numba.np import numpy_support
@@ -64,7 +69,8 @@ from numba.np import numpy_support
 from numba.np.ufunc.parallel import _iget_num_threads as _num_threads
 
 from fastbp._jit import BLAS_SMALL, FASTMATH_REDUCE, FASTMATH_SAFE, VECTOR_BITS, jit, jit_parallel, prange
-from fastbp.kernels import activations, fpenv, microkernels
+from fastbp.kernels import activations, fpenv, linked, microkernels
+from fastbp.kernels.linked import data_address
 from fastbp.kernels.views import c_view
 
 # the register tile and the k block by the vector width Numba compiles for.  AVX-512: an
@@ -441,7 +447,7 @@ def _pack_b_rows(B, brs, p0, kc, jp0, jp1, work, b_off):
             d += step
 
 
-@jit
+@jit(inline="always")
 def _pack_b_block(n, p0, kc, B, brs, bcs, work, b_off):
     """Every B panel of one k block, as ``_pack_task`` packs them one by one (same bits):
     whole panels in groups of ``PACK_GROUP`` when B's rows are contiguous (bcs == 1)."""
@@ -460,7 +466,7 @@ def _pack_b_panel(jp, n, p0, kc, B, brs, bcs, work, b_off):
     _pack(B, bcs, brs, j0, min(NR, n - j0), p0, kc, work, b_off + jp * NR * kc, NR)
 
 
-@jit
+@jit(inline="always")
 def _pack_task(t, mp, m, n, p0, kc, A, ars, acs, B, brs, bcs, work, a_off, b_off):
     if t < mp:
         i0 = t * MR
@@ -469,7 +475,7 @@ def _pack_task(t, mp, m, n, p0, kc, A, ars, acs, B, brs, bcs, work, a_off, b_off
         _pack_b_panel(t - mp, n, p0, kc, B, brs, bcs, work, b_off)
 
 
-@jit
+@jit(inline="always")
 def _compute_task(t, m, n, kc, add, C, ldc, work, a_off, b_off, t_off, ep, last):
     """Output block t of C (m, n; rows ``ldc`` apart) over one k block; after the
     ``last`` one, the epilogue ``ep`` (see ``_no_epilogue``) on the block, still in cache."""
@@ -610,6 +616,90 @@ def _gemm_serial(m, n, k, A, ars, acs, B, brs, bcs, C, ldc, work, ep):
         _gemm_packed(m, n, k, A, ars, acs, B, brs, bcs, C, ldc, work, ep)
 
 
+# The packed paths' leaves, compiled once per dtype and called by symbol (``linked.py``):
+# linked into every library above them, they made up most of a cold compile (NOTES 57).
+# Arrays cross as address and shape; the callbacks rebuild them and run the leaves above,
+# which are inlined into them (``inline="always"``: no library of their own).
+def _compute_leaf(t, m, n, kc, add, c, c_len, ldc, w, w_len, a_off, b_off, t_off,
+                  z, z_rows, z_cols, bias, bias_len, a, a_rows, a_cols, act, alpha, j0, last):
+    ep = (carray(z, (z_rows, z_cols)), carray(bias, (bias_len,)), carray(a, (a_rows, a_cols)), act, alpha, j0)
+    _compute_task(t, m, n, kc, add != 0, carray(c, (c_len,)), ldc, carray(w, (w_len,)), a_off, b_off, t_off,
+                  ep, last != 0)
+
+
+def _pack_leaf(t, mp, m, n, p0, kc, a, a_len, ars, acs, b, b_len, brs, bcs, w, w_len, a_off, b_off):
+    _pack_task(t, mp, m, n, p0, kc, carray(a, (a_len,)), ars, acs, carray(b, (b_len,)), brs, bcs,
+               carray(w, (w_len,)), a_off, b_off)
+
+
+def _pack_b_leaf(n, p0, kc, b, b_len, brs, bcs, w, w_len, b_off):
+    _pack_b_block(n, p0, kc, carray(b, (b_len,)), brs, bcs, carray(w, (w_len,)), b_off)
+
+
+def _link_leaves(dtype):
+    """(compute, pack, pack B block) for arrays of ``dtype``, as ``linked.c_function``s."""
+    i, p = types.int64, types.CPointer(dtype)
+    name = str(dtype)
+    return (
+        linked.c_function("compute_task_" + name, (i, i, i, i, i, p, i, i, p, i, i, i, i,
+                                                   p, i, i, p, i, p, i, i, i, dtype, i, i), _compute_leaf),
+        linked.c_function("pack_task_" + name, (i, i, i, i, i, i, p, i, i, i, p, i, i, i, p, i, i, i), _pack_leaf),
+        linked.c_function("pack_b_block_" + name, (i, i, i, p, i, i, i, p, i, i), _pack_b_leaf),
+    )
+
+
+_LEAVES = {dtype: _link_leaves(dtype) for dtype in (types.float32, types.float64)}
+
+
+def _compute_task_linked(t, m, n, kc, add, C, ldc, work, a_off, b_off, t_off, ep, last):
+    """``_compute_task`` through its compiled-once callback (inside jitted code only)."""
+    raise NotImplementedError("only available inside Numba-compiled code")
+
+
+@overload(_compute_task_linked, inline="always")
+def _compute_task_linked_overload(t, m, n, kc, add, C, ldc, work, a_off, b_off, t_off, ep, last):
+    call = _LEAVES[work.dtype][0]
+    linked.bind(call)
+
+    def impl(t, m, n, kc, add, C, ldc, work, a_off, b_off, t_off, ep, last):
+        Z, bias, A = ep[0], ep[1], ep[2]
+        call(t, m, n, kc, np.int64(add), data_address(C), C.size, ldc, data_address(work), work.size,
+             a_off, b_off, t_off, data_address(Z), Z.shape[0], Z.shape[1], data_address(bias), bias.size,
+             data_address(A), A.shape[0], A.shape[1], ep[3], ep[4], ep[5], np.int64(last))
+    return impl
+
+
+def _pack_task_linked(t, mp, m, n, p0, kc, A, ars, acs, B, brs, bcs, work, a_off, b_off):
+    """``_pack_task`` through its compiled-once callback (inside jitted code only)."""
+    raise NotImplementedError("only available inside Numba-compiled code")
+
+
+@overload(_pack_task_linked, inline="always")
+def _pack_task_linked_overload(t, mp, m, n, p0, kc, A, ars, acs, B, brs, bcs, work, a_off, b_off):
+    call = _LEAVES[work.dtype][1]
+    linked.bind(call)
+
+    def impl(t, mp, m, n, p0, kc, A, ars, acs, B, brs, bcs, work, a_off, b_off):
+        call(t, mp, m, n, p0, kc, data_address(A), A.size, ars, acs, data_address(B), B.size, brs, bcs,
+             data_address(work), work.size, a_off, b_off)
+    return impl
+
+
+def _pack_b_block_linked(n, p0, kc, B, brs, bcs, work, b_off):
+    """``_pack_b_block`` through its compiled-once callback (inside jitted code only)."""
+    raise NotImplementedError("only available inside Numba-compiled code")
+
+
+@overload(_pack_b_block_linked, inline="always")
+def _pack_b_block_linked_overload(n, p0, kc, B, brs, bcs, work, b_off):
+    call = _LEAVES[work.dtype][2]
+    linked.bind(call)
+
+    def impl(n, p0, kc, B, brs, bcs, work, b_off):
+        call(n, p0, kc, data_address(B), B.size, brs, bcs, data_address(work), work.size, b_off)
+    return impl
+
+
 @jit
 def _gemm_packed(m, n, k, A, ars, acs, B, brs, bcs, C, ldc, work, ep):
     """The serial path by k blocks: pack A's and B's panels of the block, then its tiles."""
@@ -623,10 +713,10 @@ def _gemm_packed(m, n, k, A, ars, acs, B, brs, bcs, C, ldc, work, ep):
         # A panel by panel (6-wide columns share cache lines from panel to panel; grouped
         # like B's, Dᵀ's pack in W2's tn took 0.44 ms against 0.24: NOTES section 39)
         for t in range(mp):
-            _pack_task(t, mp, m, n, p0, kc, A, ars, acs, B, brs, bcs, work, a_off, b_off)
-        _pack_b_block(n, p0, kc, B, brs, bcs, work, b_off)
+            _pack_task_linked(t, mp, m, n, p0, kc, A, ars, acs, B, brs, bcs, work, a_off, b_off)
+        _pack_b_block_linked(n, p0, kc, B, brs, bcs, work, b_off)
         for t in range(nt):
-            _compute_task(t, m, n, kc, kb > 0, C, ldc, work, a_off, b_off, t_off, ep, kb == nkb - 1)
+            _compute_task_linked(t, m, n, kc, kb > 0, C, ldc, work, a_off, b_off, t_off, ep, kb == nkb - 1)
 
 
 @jit
@@ -640,8 +730,8 @@ def _pack_all_task(t, m, n, k, A, ars, acs, B, brs, bcs, work, a_off, b_off):
     u = t - kb * (mp + np_)
     p0 = (kb * k) // nkb
     kc = ((kb + 1) * k) // nkb - p0
-    _pack_task(u, mp, m, n, p0, kc, A, ars, acs, B, brs, bcs, work,
-               a_off + mp * MR * p0, b_off + np_ * NR * p0)
+    _pack_task_linked(u, mp, m, n, p0, kc, A, ars, acs, B, brs, bcs, work,
+                      a_off + mp * MR * p0, b_off + np_ * NR * p0)
 
 
 @jit
@@ -653,8 +743,8 @@ def _compute_all_task(t, m, n, k, C, work, a_off, b_off, t_off, ep):
     for kb in range(nkb):
         p0 = (kb * k) // nkb
         kc = ((kb + 1) * k) // nkb - p0
-        _compute_task(t, m, n, kc, kb > 0, C, n, work, a_off + mp * MR * p0, b_off + np_ * NR * p0, t_off,
-                      ep, kb == nkb - 1)
+        _compute_task_linked(t, m, n, kc, kb > 0, C, n, work, a_off + mp * MR * p0, b_off + np_ * NR * p0,
+                             t_off, ep, kb == nkb - 1)
 
 
 @jit_parallel
@@ -956,8 +1046,8 @@ def matmul_nt(A, W, work, out):
 
 
 # The thin levels between the entry points and ``_gemm`` are inlined at Numba IR level
-# (``inline="always"``): each compiled library links and re-optimizes the whole GEMM core
-# below it, so a level without a library of its own saves 3-6 s of a cold compile
+# (``inline="always"``): each compiled library links and re-optimizes the GEMM's levels
+# below it, so a level without a library of its own saved 3-6 s of a cold compile
 # (NOTES section 56).  Bits and speed are unchanged; called from Python they compile as usual.
 @jit(inline="always")
 def own_nt(A, W, work, Z, ep, path):
