@@ -23,7 +23,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array
 
-from fastbp._jit import CACHE, on_cache_rebuild
+from fastbp._jit import CACHE, FASTMATH_SAFE, on_cache_rebuild
 
 _PREFIX = __name__.split(".")[0] + "_"   # "fastbp_" (a copy loaded under another name binds its own)
 _callbacks = []     # the compiled cfuncs: they own the code the symbols point to
@@ -31,15 +31,16 @@ _unbound = {}       # symbol -> the set-up that compiles (or loads) its callback
 
 
 def c_function(name, argtypes, body):
-    """``body`` compiled as the C function ``void fastbp_<name>(argtypes)``, callable from
-    compiled code through the returned ``ExternalFunction``.  A ``types.CPointer`` argument
+    """``body`` compiled as the C function ``void fastbp_<name>(argtypes)`` (with ``jit``'s
+    flags: what ``body`` inlines is compiled as ``jit`` would), callable from compiled code
+    through the returned ``ExternalFunction``.  A ``types.CPointer`` argument
     is passed by callers as an address (``data_address``, a ``uintp``).  Whatever calls the
     function must call ``bind`` on it while it is typed; cached callers bind what they call
     as they are rebuilt.  So a process compiles or loads only the callbacks it uses."""
     symbol = _PREFIX + name
 
     def setup():
-        made = numba.cfunc(types.void(*argtypes), cache=CACHE)(body)
+        made = numba.cfunc(types.void(*argtypes), cache=CACHE, fastmath=set(FASTMATH_SAFE))(body)
         llvm.add_symbol(symbol, made.address)
         _callbacks.append(made)
 
