@@ -38,7 +38,7 @@ order (NOTES section 10).
 Compile time: the packed paths' leaves (``_pack_task``, ``_pack_b_block``,
 ``_compute_task``: packs, tiles and epilogues) are compiled once per dtype as C callbacks
 and called by symbol (``linked.py``), not linked into every library above them; a cold
-W1 step compiled in 77 s instead of 128 (NOTES section 57).
+W1 step compiled in 77-92 s instead of 128-131 (NOTES section 57).
 
 Determinism: every element of ``C`` is computed by one micro-kernel call per k
 block, over the k blocks in a fixed order, and the k blocking depends on k alone;

@@ -50,9 +50,13 @@ def c_function(name, argtypes, body):
 
 
 def _bind_symbol(symbol):
-    setup = _unbound.pop(symbol, None)
+    setup = _unbound.pop(symbol, None)     # first, so that what the set-up compiles skips it
     if setup is not None:
-        setup()
+        try:
+            setup()
+        except BaseException:
+            _unbound[symbol] = setup       # still unbound: a later caller tries again
+            raise
 
 
 def bind(function):

@@ -11,6 +11,8 @@ import textwrap
 
 import numba
 import numpy as np
+import pytest
+from numba import types
 
 from fastbp.kernels import gemm, linked
 from tests.test_threading_start import ROOT, _run
@@ -57,6 +59,20 @@ def test_a_cached_caller_of_a_linked_leaf_loads_in_a_fresh_process(tmp_path):
     # Without the binding before a rebuild the same load fails: the test above can fail.
     r = _run(call.replace("print(", "import fastbp._jit as j; j._rebuild_listeners.clear(); print("), env)
     assert r.returncode != 0
+
+
+def test_a_callback_that_fails_to_compile_stays_unbound():
+    def broken(x):
+        return no_such_function(x)  # noqa: F821  (a typing error when the callback compiles)
+
+    function = linked.c_function("test_broken", (types.int64,), broken)
+    try:
+        for _ in range(2):      # the second bind compiles again: the failure left it unbound
+            with pytest.raises(numba.core.errors.TypingError):
+                linked.bind(function)
+            assert function.symbol in linked._unbound
+    finally:
+        linked._unbound.pop(function.symbol, None)
 
 
 def test_data_address_is_the_first_element():
