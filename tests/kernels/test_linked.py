@@ -1,8 +1,8 @@
 """Leaf kernels compiled once and called by symbol (``fastbp/kernels/linked.py``).
 
 The risk is at link time: a cached kernel that calls a linked leaf is rebuilt in a fresh
-process, and its machine code needs the leaf's symbol bound first (or LLVM aborts the
-process on an unresolved symbol).  And the point is that callers do not carry the
+process, and its machine code needs the leaf's symbol bound first (unbound, the process
+crashes: SIGSEGV in the test below).  And the point is that callers do not carry the
 leaves' code: the GEMM's callers declare the leaves and define none of them.
 """
 import os
