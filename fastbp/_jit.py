@@ -99,7 +99,7 @@ import numpy as np  # noqa: E402
 CACHE = CACHE_DIR is not None
 
 # Numba's threading layer starts lazily, before the first fastbp kernel loads from the cache
-# (``_start_threads_before_cache_loads``), not at import: starting it loads the system's
+# (``_hook_cache_loads``), not at import: starting it loads the system's
 # libgomp, and a PyTorch imported after that binds to it and runs ~7x slower
 # (benchmarks/NOTES.md section 30).  It must start before any cached kernel loads: a cached
 # function compiled against cached parallel callees does not start it itself (Numba 0.68
@@ -148,7 +148,7 @@ def _object_code(payload):
         return None
 
 
-def _start_threads_before_cache_loads(dispatcher):
+def _hook_cache_loads(dispatcher):
     """Make ``dispatcher`` start Numba's threading layer before it loads code from the cache
     (or compiles: Numba asks the cache first), and call the ``on_cache_rebuild`` listeners
     before it rebuilds a cached kernel."""
@@ -187,8 +187,8 @@ def jit(*args, **kwargs):
     kwargs.setdefault("fastmath", set(FASTMATH_SAFE))
     made = numba.njit(*args, **kwargs)
     if callable(made) and not hasattr(made, "py_func"):    # used as @jit(...): a decorator
-        return lambda func: _start_threads_before_cache_loads(made(func))
-    return _start_threads_before_cache_loads(made)
+        return lambda func: _hook_cache_loads(made(func))
+    return _hook_cache_loads(made)
 
 
 def jit_parallel(*args, **kwargs):
