@@ -7,7 +7,14 @@ and W2's backward/forward time ratio.  Peers that are not installed are
 skipped.  Say whether OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are set: they slow numpy.
 
     python benchmarks/table.py [--threads 2] [--rounds 5] [--seconds 0.3] [--workloads W1,W3]
-                               [--against numpy,torch,jax]
+                               [--against numpy,torch,jax] [--bounds]
+
+``--bounds`` adds what the machine allows in the same run: each training step's products
+alone at the GEMM register tile's rate on every thread with its operands in L1 (the most
+fastbp's products can reach: an upper bound on samples/s for any step built on them) and at
+numpy's sgemm rate on the same products, each as samples/s and as a ratio to every peer.
+A target ratio above the tile bound's cannot be met in that run; numpy's per-call overhead
+(~1 µs a product) makes its bound loose for W3's small products.
 """
 import argparse
 import importlib.util
@@ -27,7 +34,9 @@ if "--worker" in sys.argv[:-1] and sys.argv[sys.argv.index("--worker") + 1] == "
     import torch  # noqa: F401
 
 import fastbp as fb  # noqa: E402
-from fastbp import bench  # noqa: E402
+from fastbp import arena, bench  # noqa: E402
+from fastbp._jit import jit_parallel, prange  # noqa: E402
+from fastbp.kernels import gemm, microkernels  # noqa: E402
 
 
 def rate(step, seconds):
@@ -39,6 +48,50 @@ def rate(step, seconds):
     for _ in range(n):
         step()
     return n / (time.perf_counter() - t0)
+
+
+_TILE = microkernels.ukr_8x32 if gemm.MR == 8 else microkernels.ukr_6x16
+_TILE_KC = 256          # an A and a B micro-panel of this length fit L1 (22 KiB with 6x16, 40 with 8x32)
+_TILE_STRIDE = 16384    # float32s between two threads' panels (64 KiB: no shared cache lines)
+
+
+@jit_parallel
+def _tile_calls(work, calls):
+    """``calls`` register tiles on each thread, each thread over its own panels in ``work``."""
+    for t in prange(work.shape[0] // _TILE_STRIDE):
+        a = t * _TILE_STRIDE
+        b = a + gemm.MR * _TILE_KC
+        for _ in range(calls):
+            _TILE(_TILE_KC, work, a, work, b, work, b + gemm.NR * _TILE_KC)
+
+
+def tile_gflops(seconds):
+    """GFLOP/s of the GEMM's register tile on all of fastbp's threads at once, operands in L1:
+    best of three timings of at least ``seconds`` / 3 each (a bound wants the fastest)."""
+    threads = fb.get_num_threads()
+    work = arena.aligned_zeros(threads * _TILE_STRIDE, np.float32)
+    work[:] = np.random.default_rng(0).standard_normal(work.size).astype(np.float32) * 0.01
+    flops_per_call = 2 * gemm.MR * gemm.NR * _TILE_KC * threads
+    _tile_calls(work, 1)
+    calls = 1000
+    while True:
+        t0 = time.perf_counter()
+        _tile_calls(work, calls)
+        elapsed = time.perf_counter() - t0
+        if elapsed >= seconds / 3:
+            break
+        calls *= 2
+    best = elapsed
+    for _ in range(2):
+        t0 = time.perf_counter()
+        _tile_calls(work, calls)
+        best = min(best, time.perf_counter() - t0)
+    return flops_per_call * calls / best / 1e9
+
+
+def samples_bound(gflops, widths, batch):
+    """Samples/s of a step whose products alone run at ``gflops`` and the rest takes no time."""
+    return gflops * 1e9 / step_flops(widths, batch) * batch
 
 
 class Worker:
@@ -88,6 +141,8 @@ def serve(framework, threads):
         _, widths, batch = bench.WORKLOADS[workload]
         if kind == "sgemm":
             value = sgemm_gflops(widths, batch, float(seconds))
+        elif kind == "tile":
+            value = tile_gflops(float(seconds))
         elif kind == "bwdfwd":
             value = backward_forward_ratio(widths, batch, 5)[0]
         else:
@@ -182,6 +237,39 @@ def backward_forward_ratio(widths, batch, rounds):
     return statistics.median(bwd) / statistics.median(fwd), statistics.median(fwd), statistics.median(bwd)
 
 
+def asked_median(workers, name, request, rounds):
+    """Median of ``rounds`` replies of worker ``name`` to ``request``, each after the pools are quiet."""
+    replies = []
+    for _ in range(rounds):
+        wait_quiet(workers)
+        replies.append(workers[name].ask(*request))
+    return statistics.median(replies)
+
+
+def print_bounds(workers, measured, peers, rounds, seconds):
+    """The ``--bounds`` block: per workload, its step's FLOPs and the samples/s its products
+    alone allow at the tile's rate and at numpy's sgemm rate (medians of ``rounds``), with
+    each bound's ratio to every peer measured above in this run."""
+    tile = asked_median(workers, "fastbp", ("tile", "W1", seconds), rounds)
+    print(f"bounds: the step's products alone at the {gemm.MR}x{gemm.NR} register tile's rate with its operands "
+          f"in L1 ({tile:.0f} GFLOP/s on {fb.get_num_threads()} thread(s)), and at numpy's sgemm rate on them")
+    columns = "".join(f"{'/' + p:>8}" for p in peers)
+    print(f"{'workload':<10}{'MFLOP':>7}{'fastbp':>10}{'tile bound':>12}{columns}{'sgemm GF':>10}{'bound':>10}"
+          + columns)
+    for w, samples in measured.items():
+        _, widths, batch = bench.WORKLOADS[w]
+        sgemm = (asked_median(workers, "numpy", ("sgemm", w, seconds), rounds) if "numpy" in workers
+                 else float("nan"))
+        ratios = {}
+        for name, gflops in (("tile", tile), ("sgemm", sgemm)):
+            bound = samples_bound(gflops, widths, batch)
+            ratios[name] = f"{bound:>10,.0f}" + "".join(f"{bound / samples[p]:>7.2f}x" for p in peers)
+        print(f"{w:<10}{step_flops(widths, batch) / 1e6:>7.1f}{samples['fastbp']:>10,.0f}  {ratios['tile']}"
+              f"{sgemm:>10.0f}{ratios['sgemm']}", flush=True)
+    print("peer columns: the most fastbp / peer a step could reach in this run if its products ran at that "
+          "rate and nothing else took time")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -189,6 +277,8 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=0.3)
     parser.add_argument("--workloads", default=",".join(bench.WORKLOADS))
     parser.add_argument("--against", default=",".join(bench.PEERS))
+    parser.add_argument("--bounds", action="store_true",
+                        help="also print each step's products-alone bound at the tile's and at numpy's sgemm rate")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -203,10 +293,11 @@ def main(argv=None):
     try:
         header = f"{'workload':<22}" + "".join(f"{n:>11}" for n in names) + "".join(f"{'/' + p:>9}" for p in peers)
         print(header)
+        measured = {}
         for w in args.workloads.split(","):
             desc, widths, batch = bench.WORKLOADS[w]
             per_s = interleaved(workers, "step", w, args.rounds, args.seconds)
-            samples = {n: per_s[n] * batch for n in names}
+            samples = measured[w] = {n: per_s[n] * batch for n in names}
             print(f"{w + ' ' + desc + ' b' + str(batch):<22}" + "".join(f"{samples[n]:>11,.0f}" for n in names)
                   + "".join(f"{samples['fastbp'] / samples[p]:>8.2f}x" for p in peers), flush=True)
             if w == "W2":
@@ -225,6 +316,8 @@ def main(argv=None):
         print(f"{'W1 inference b1 (µs)':<22}" + "".join(f"{1e6 / calls[n]:>11.1f}" for n in names)
               + "".join(f"{calls['fastbp'] / calls[p]:>8.2f}x" for p in peers))
         print("ratios: fastbp / peer in samples/s, peer time / fastbp time in latency (above 1: fastbp faster)")
+        if args.bounds:
+            print_bounds(workers, measured, peers, args.rounds, args.seconds)
     finally:
         for worker in workers.values():
             worker.close()

@@ -1,9 +1,11 @@
 """The benchmark tables' wait between frameworks (no timing starts while another thread pool
-burns CPU) and benchmarks/table.py's FLOP count."""
+burns CPU), benchmarks/table.py's FLOP count and its ``--bounds`` pieces."""
 import importlib.util
 import pathlib
 import threading
 import time
+
+import pytest
 
 from fastbp import bench
 
@@ -59,3 +61,27 @@ def test_other_threads_cpu_seconds_sees_a_busy_thread_and_not_the_caller():
 def test_step_flops_leave_out_the_first_layers_input_gradient():
     # 3-4-2 at batch 5: forward 3*4 + 4*2, weight gradients the same, input gradient of layer 2 only
     assert table.step_flops([3, 4, 2], 5) == 2 * 5 * (12 + 8 + 12 + 8 + 8)
+
+
+def test_the_tile_timing_loop_runs_the_register_tile_on_each_threads_own_panels():
+    import numpy as np
+    from fastbp import arena
+    from fastbp.kernels import gemm
+
+    threads = 2
+    work = arena.aligned_zeros(threads * table._TILE_STRIDE, np.float32)
+    work[:] = np.random.default_rng(0).standard_normal(work.size).astype(np.float32)
+    table._tile_calls(work, 3)
+    mr, nr, kc = gemm.MR, gemm.NR, table._TILE_KC
+    for t in range(threads):
+        a = t * table._TILE_STRIDE
+        b = a + mr * kc
+        A = work[a:b].reshape(kc, mr).astype(np.float64)               # A (i, p) at a + p*MR + i
+        B = work[b:b + nr * kc].reshape(kc, nr).astype(np.float64)     # B (p, j) at b + p*NR + j
+        T = work[b + nr * kc:b + nr * kc + mr * nr].reshape(mr, nr)
+        np.testing.assert_allclose(T, A.T @ B, rtol=1e-4, atol=1e-3)
+
+
+def test_samples_bound_is_the_batch_over_the_steps_flops_at_that_rate():
+    # 3-4-2 at batch 5 does 480 FLOPs a step: at 4.8e-7 GFLOP/s, one step a second
+    assert table.samples_bound(4.8e-7, [3, 4, 2], 5) == pytest.approx(5.0, rel=1e-12)
