@@ -11,10 +11,9 @@ skipped.  Say whether OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are set: they slow nump
 
 ``--bounds`` adds what the machine allows in the same run: each training step's products
 alone at the GEMM register tile's rate on every thread with its operands in L1 (the most
-fastbp's products can reach: an upper bound on samples/s for any step built on them) and at
-numpy's sgemm rate on the same products, each as samples/s and as a ratio to every peer.
-A target ratio above the tile bound's cannot be met in that run; numpy's per-call overhead
-(~1 µs a product) makes its bound loose for W3's small products.
+fastbp's products can reach, about the cores' FMA peak: an upper bound on samples/s for any
+step built on them), as samples/s, as the share of it fastbp's step reaches and as a ratio
+to every peer.  A target ratio above the bound's cannot be met in that run.
 """
 import argparse
 import importlib.util
@@ -34,9 +33,8 @@ if "--worker" in sys.argv[:-1] and sys.argv[sys.argv.index("--worker") + 1] == "
     import torch  # noqa: F401
 
 import fastbp as fb  # noqa: E402
-from fastbp import arena, bench  # noqa: E402
-from fastbp._jit import jit_parallel, prange  # noqa: E402
-from fastbp.kernels import gemm, microkernels  # noqa: E402
+from fastbp import bench  # noqa: E402
+from fastbp.kernels import gemm  # noqa: E402
 
 
 def rate(step, seconds):
@@ -48,45 +46,6 @@ def rate(step, seconds):
     for _ in range(n):
         step()
     return n / (time.perf_counter() - t0)
-
-
-_TILE = microkernels.ukr_8x32 if gemm.MR == 8 else microkernels.ukr_6x16
-_TILE_KC = 256          # an A and a B micro-panel of this length fit L1 (22 KiB with 6x16, 40 with 8x32)
-_TILE_STRIDE = 16384    # float32s between two threads' panels (64 KiB: no shared cache lines)
-
-
-@jit_parallel
-def _tile_calls(work, calls):
-    """``calls`` register tiles on each thread, each thread over its own panels in ``work``."""
-    for t in prange(work.shape[0] // _TILE_STRIDE):
-        a = t * _TILE_STRIDE
-        b = a + gemm.MR * _TILE_KC
-        for _ in range(calls):
-            _TILE(_TILE_KC, work, a, work, b, work, b + gemm.NR * _TILE_KC)
-
-
-def tile_gflops(seconds):
-    """GFLOP/s of the GEMM's register tile on all of fastbp's threads at once, operands in L1:
-    best of three timings of at least ``seconds`` / 3 each (a bound wants the fastest)."""
-    threads = fb.get_num_threads()
-    work = arena.aligned_zeros(threads * _TILE_STRIDE, np.float32)
-    work[:] = np.random.default_rng(0).standard_normal(work.size).astype(np.float32) * 0.01
-    flops_per_call = 2 * gemm.MR * gemm.NR * _TILE_KC * threads
-    _tile_calls(work, 1)
-    calls = 1000
-    while True:
-        t0 = time.perf_counter()
-        _tile_calls(work, calls)
-        elapsed = time.perf_counter() - t0
-        if elapsed >= seconds / 3:
-            break
-        calls *= 2
-    best = elapsed
-    for _ in range(2):
-        t0 = time.perf_counter()
-        _tile_calls(work, calls)
-        best = min(best, time.perf_counter() - t0)
-    return flops_per_call * calls / best / 1e9
 
 
 def samples_bound(gflops, widths, batch):
@@ -142,7 +101,7 @@ def serve(framework, threads):
         if kind == "sgemm":
             value = sgemm_gflops(widths, batch, float(seconds))
         elif kind == "tile":
-            value = tile_gflops(float(seconds))
+            value = bench.tile_gflops(float(seconds))
         elif kind == "bwdfwd":
             value = backward_forward_ratio(widths, batch, 5)[0]
         else:
@@ -247,26 +206,21 @@ def asked_median(workers, name, request, rounds):
 
 
 def print_bounds(workers, measured, peers, rounds, seconds):
-    """The ``--bounds`` block: per workload, its step's FLOPs and the samples/s its products
-    alone allow at the tile's rate and at numpy's sgemm rate (medians of ``rounds``), with
-    each bound's ratio to every peer measured above in this run."""
+    """The ``--bounds`` block: per workload, its step's FLOPs, the samples/s its products alone
+    allow at the register tile's rate (median of ``rounds``), the share of it fastbp's step
+    reaches, and the bound's ratio to every peer measured above in this run."""
     tile = asked_median(workers, "fastbp", ("tile", "W1", seconds), rounds)
-    print(f"bounds: the step's products alone at the {gemm.MR}x{gemm.NR} register tile's rate with its operands "
-          f"in L1 ({tile:.0f} GFLOP/s on {fb.get_num_threads()} thread(s)), and at numpy's sgemm rate on them")
-    columns = "".join(f"{'/' + p:>8}" for p in peers)
-    print(f"{'workload':<10}{'MFLOP':>7}{'fastbp':>10}{'tile bound':>12}{columns}{'sgemm GF':>10}{'bound':>10}"
-          + columns)
+    print(f"bound: the step's products alone at the {gemm.MR}x{gemm.NR} register tile's rate with its operands "
+          f"in L1, {tile:.0f} GFLOP/s on {fb.get_num_threads()} thread(s)")
+    print(f"{'workload':<10}{'MFLOP':>8}{'bound':>12}{'fastbp':>10}{'of bound':>10}"
+          + "".join(f"{'bound/' + p:>13}" for p in peers))
     for w, samples in measured.items():
         _, widths, batch = bench.WORKLOADS[w]
-        sgemm = (asked_median(workers, "numpy", ("sgemm", w, seconds), rounds) if "numpy" in workers
-                 else float("nan"))
-        ratios = {}
-        for name, gflops in (("tile", tile), ("sgemm", sgemm)):
-            bound = samples_bound(gflops, widths, batch)
-            ratios[name] = f"{bound:>10,.0f}" + "".join(f"{bound / samples[p]:>7.2f}x" for p in peers)
-        print(f"{w:<10}{step_flops(widths, batch) / 1e6:>7.1f}{samples['fastbp']:>10,.0f}  {ratios['tile']}"
-              f"{sgemm:>10.0f}{ratios['sgemm']}", flush=True)
-    print("peer columns: the most fastbp / peer a step could reach in this run if its products ran at that "
+        bound = samples_bound(tile, widths, batch)
+        print(f"{w:<10}{step_flops(widths, batch) / 1e6:>8.1f}{bound:>12,.0f}{samples['fastbp']:>10,.0f}"
+              f"{samples['fastbp'] / bound:>10.0%}" + "".join(f"{bound / samples[p]:>12.2f}x" for p in peers),
+              flush=True)
+    print("bound/peer: the most fastbp / peer a step could reach in this run if its products ran at the tile's "
           "rate and nothing else took time")
 
 
@@ -278,7 +232,7 @@ def main(argv=None):
     parser.add_argument("--workloads", default=",".join(bench.WORKLOADS))
     parser.add_argument("--against", default=",".join(bench.PEERS))
     parser.add_argument("--bounds", action="store_true",
-                        help="also print each step's products-alone bound at the tile's and at numpy's sgemm rate")
+                        help="also print each step's products-alone bound at the register tile's rate")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:

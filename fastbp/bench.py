@@ -16,6 +16,10 @@ import time
 
 import numpy as np
 
+from fastbp import _jit, arena
+from fastbp._jit import jit_parallel, prange
+from fastbp.kernels import gemm, microkernels
+
 WORKLOADS = {  # name: (description, layer widths including input and output, batch)
     "W1": ("784-256-256-10", [784, 256, 256, 10], 128),
     "W2": ("784-1024x3-10", [784, 1024, 1024, 1024, 10], 256),
@@ -350,3 +354,45 @@ def run(workloads=None, against=PEERS, repeats=3, seconds=0.2, threads=None, pri
     if peers:
         print_fn("'vs X' = fastbp samples/s / X samples/s (above 1 means fastbp is faster)")
     return results
+
+
+# ----------------------------------------------------------------- the machine's bound
+# (``benchmarks/table.py --bounds``: the most samples/s a step whose products ran at this rate could reach)
+
+_TILE = microkernels.ukr_8x32 if gemm.MR == 8 else microkernels.ukr_6x16
+_TILE_KC = 256          # an A and a B micro-panel of this length fit L1 (22 KiB with 6x16, 40 with 8x32)
+_TILE_STRIDE = 16384    # float32s between two threads' panels (64 KiB: no shared cache lines)
+
+
+@jit_parallel
+def _tile_calls(work, calls):
+    """``calls`` register tiles on each thread, each thread over its own panels in ``work``."""
+    for t in prange(work.shape[0] // _TILE_STRIDE):
+        a = t * _TILE_STRIDE
+        b = a + gemm.MR * _TILE_KC
+        for _ in range(calls):
+            _TILE(_TILE_KC, work, a, work, b, work, b + gemm.NR * _TILE_KC)
+
+
+def tile_gflops(seconds):
+    """GFLOP/s of the GEMM's register tile on all of fastbp's threads at once, operands in L1:
+    best of three timings of at least ``seconds`` / 3 each (a bound wants the fastest)."""
+    threads = _jit.get_num_threads()
+    work = arena.aligned_zeros(threads * _TILE_STRIDE, np.float32)
+    work[:] = np.random.default_rng(0).standard_normal(work.size).astype(np.float32) * 0.01
+    flops_per_call = 2 * gemm.MR * gemm.NR * _TILE_KC * threads
+    _tile_calls(work, 1)
+    calls = 1000
+    while True:
+        t0 = time.perf_counter()
+        _tile_calls(work, calls)
+        elapsed = time.perf_counter() - t0
+        if elapsed >= seconds / 3:
+            break
+        calls *= 2
+    best = elapsed
+    for _ in range(2):
+        t0 = time.perf_counter()
+        _tile_calls(work, calls)
+        best = min(best, time.perf_counter() - t0)
+    return flops_per_call * calls / best / 1e9

@@ -5,9 +5,11 @@ import pathlib
 import threading
 import time
 
+import numpy as np
 import pytest
 
-from fastbp import bench
+from fastbp import arena, bench
+from fastbp.kernels import gemm
 
 _spec = importlib.util.spec_from_file_location(
     "bench_table", pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "table.py")
@@ -64,17 +66,13 @@ def test_step_flops_leave_out_the_first_layers_input_gradient():
 
 
 def test_the_tile_timing_loop_runs_the_register_tile_on_each_threads_own_panels():
-    import numpy as np
-    from fastbp import arena
-    from fastbp.kernels import gemm
-
     threads = 2
-    work = arena.aligned_zeros(threads * table._TILE_STRIDE, np.float32)
+    work = arena.aligned_zeros(threads * bench._TILE_STRIDE, np.float32)
     work[:] = np.random.default_rng(0).standard_normal(work.size).astype(np.float32)
-    table._tile_calls(work, 3)
-    mr, nr, kc = gemm.MR, gemm.NR, table._TILE_KC
+    bench._tile_calls(work, 3)
+    mr, nr, kc = gemm.MR, gemm.NR, bench._TILE_KC
     for t in range(threads):
-        a = t * table._TILE_STRIDE
+        a = t * bench._TILE_STRIDE
         b = a + mr * kc
         A = work[a:b].reshape(kc, mr).astype(np.float64)               # A (i, p) at a + p*MR + i
         B = work[b:b + nr * kc].reshape(kc, nr).astype(np.float64)     # B (p, j) at b + p*NR + j
