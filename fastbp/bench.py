@@ -375,8 +375,8 @@ def _tile_calls(work, calls):
 
 
 def tile_gflops(seconds):
-    """GFLOP/s of the GEMM's register tile on all of fastbp's threads at once, operands in L1:
-    best of three timings of at least ``seconds`` / 3 each (a bound wants the fastest)."""
+    """float32 GFLOP/s of the GEMM's register tile on all of fastbp's threads at once, operands
+    in L1: best of three timings of at least ``seconds`` / 3 each (a bound wants the fastest)."""
     threads = _jit.get_num_threads()
     work = arena.aligned_zeros(threads * _TILE_STRIDE, np.float32)
     work[:] = np.random.default_rng(0).standard_normal(work.size).astype(np.float32) * 0.01
