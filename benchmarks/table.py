@@ -121,13 +121,14 @@ def wait_quiet(workers):
     bench.wait_quiet(lambda: sum(w.cpu_seconds() for w in workers.values()))
 
 
-def interleaved(workers, kind, workload, rounds, seconds):
-    """Median calls/s per framework, the frameworks interleaved round by round."""
-    samples = {name: [] for name in workers}
+def interleaved(workers, kind, workload, rounds, seconds, names=None):
+    """Median reply per framework (calls/s for steps), the frameworks interleaved round by
+    round; ``names``: ask only these (every worker's pool is still waited out)."""
+    samples = {name: [] for name in names or workers}
     for _ in range(rounds):
-        for name, worker in workers.items():
+        for name in samples:
             wait_quiet(workers)
-            samples[name].append(worker.ask(kind, workload, seconds))
+            samples[name].append(workers[name].ask(kind, workload, seconds))
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
@@ -196,20 +197,12 @@ def backward_forward_ratio(widths, batch, rounds):
     return statistics.median(bwd) / statistics.median(fwd), statistics.median(fwd), statistics.median(bwd)
 
 
-def asked_median(workers, name, request, rounds):
-    """Median of ``rounds`` replies of worker ``name`` to ``request``, each after the pools are quiet."""
-    replies = []
-    for _ in range(rounds):
-        wait_quiet(workers)
-        replies.append(workers[name].ask(*request))
-    return statistics.median(replies)
-
-
 def print_bounds(workers, measured, peers, rounds, seconds):
     """The ``--bounds`` block: per workload, its step's FLOPs, the samples/s its products alone
     allow at the register tile's rate (median of ``rounds``), the share of it fastbp's step
     reaches, and the bound's ratio to every peer measured above in this run."""
-    tile = asked_median(workers, "fastbp", ("tile", "W1", seconds), rounds)
+    # the tile request takes no workload; the worker protocol wants one
+    tile = interleaved(workers, "tile", "W1", rounds, seconds, names=["fastbp"])["fastbp"]
     print(f"bound: the step's products alone at the {gemm.MR}x{gemm.NR} register tile's rate with its operands "
           f"in L1, {tile:.0f} GFLOP/s on {fb.get_num_threads()} thread(s)")
     print(f"{'workload':<10}{'MFLOP':>8}{'bound':>12}{'fastbp':>10}{'of bound':>10}"
