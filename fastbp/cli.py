@@ -283,8 +283,9 @@ def build_parser():
 
     warmup = sub.add_parser("warmup", help="compile and cache the kernels ahead of time",
                             description="Compile the kernels a default model needs (fit, predict, forward, "
-                            "backward, optimizer step) and write them to Numba's cache, so that later "
-                            "processes start in milliseconds.  Prints the time taken.")
+                            "backward, optimizer step) and BatchNorm's and dropout's, and write them to "
+                            "Numba's cache, so that later processes start in milliseconds.  Prints the "
+                            "time taken.")
     warmup.add_argument("--dtype", choices=("float32", "float64"),
                         help="compile for one dtype only (default: both)")
     warmup.set_defaults(func=_warmup)
@@ -859,6 +860,7 @@ def _info(args):
 # -------------------------------------------------------------------------- warmup
 def _warmup(args):
     import fastbp as fb
+    from fastbp.kernels import dropout, norm
     dtypes = [args.dtype] if args.dtype else ["float32", "float64"]
     total = time.perf_counter()
     rng = np.random.default_rng(0)
@@ -878,6 +880,8 @@ def _warmup(args):
         _, dout = loss(out, y[:32])
         model.backward(dout)
         opt.step()
+        norm.link(dtype)      # compiled only for models that use them (kernels/linked.py's LazyTable)
+        dropout.link(dtype)
         print(f"{name}: {time.perf_counter() - t0:.2f} s")
     cache, writable = numba_cache_dir()
     if cache and writable:

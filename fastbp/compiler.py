@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .kernels import codes
+from .kernels import codes, dropout, norm
 from .kernels import program as P
 from .layers import Activation, BatchNorm1d, Dropout, Linear
 
@@ -127,7 +127,15 @@ def _consts_table(ops, dtype):
 
 
 def assign_slots(ops, in_features, out_features, segments, dtype):
-    """Place every kept activation in a slot for the segmentation ``segments``."""
+    """Place every kept activation in a slot for the segmentation ``segments``.
+
+    Also links the BatchNorm and dropout kernels for ``dtype`` when the ops use them: they
+    are compiled only for programs that run them (``kernels/linked.py``'s ``LazyTable``)."""
+    codes_used = {op.row[P.C_OP] for op in ops}
+    if P.OP_BATCHNORM in codes_used:
+        norm.link(dtype)
+    if P.OP_DROPOUT in codes_used:
+        dropout.link(dtype)
     segments = [int(s) for s in segments]
     max_width = max([in_features] + [max(op.n_in, op.n_out) for op in ops])
     cursor = in_features                             # slot 0 is the input

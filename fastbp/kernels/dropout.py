@@ -30,11 +30,18 @@ is NaN or Inf -- torch's ``input * mask`` would give NaN there).  ``p == 0``
 is a copy; ``p == 1`` is rejected by the layer.  Every element is
 independent, so results do not depend on the thread count; rows run under
 ``prange`` from ``PARALLEL_MIN_ELEMENTS`` elements on.
+
+The masking loop (``_mask_rows``) runs as a ``linked.LazyTable`` callback, compiled only by
+``link(dtype)``, which ``compiler.assign_slots`` calls for every program with a dropout op:
+a model without one carries none of its code (NOTES 59).  The kernels raise
+``RuntimeError`` if called before ``link``.
 """
 import numpy as np
+from numba import carray, types
+from numba.extending import overload
 
 from .._jit import jit, jit_parallel, prange
-from . import fpenv
+from . import fpenv, linked
 
 PARALLEL_MIN_ELEMENTS = 1 << 15
 """Kernels ``prange`` over rows only from this many elements (B * n) on."""
@@ -103,6 +110,7 @@ def _apply(X, p, seed, stream, Y):
     n = X.shape[1]
     t = Y.dtype.type
     pp = t(p)
+    _check_linked(Y)
     if pp == t(0.0):
         for i in range(B):
             for j in range(n):
@@ -117,10 +125,10 @@ def _apply(X, p, seed, stream, Y):
         for r in prange(B):
             old = fpenv.adopt(bits)
             i = np.int64(r)
-            _mask_rows(X, scale, key, thr, Y, i, i + 1)
+            _mask_rows_linked(X, scale, key, thr, Y, i, i + 1)
             fpenv.leave(old)
     else:
-        _mask_rows(X, scale, key, thr, Y, np.int64(0), np.int64(B))
+        _mask_rows_linked(X, scale, key, thr, Y, np.int64(0), np.int64(B))
 
 
 @jit(**_KW)
@@ -135,3 +143,34 @@ def dropout_backward(G, p, seed, stream, out):
     """out = G / (1 - p) where the forward kept the element, 0 elsewhere (the same mask,
     regenerated from seed and stream).  out may be G."""
     _apply(G, p, seed, stream, out)
+
+
+# ------------------------------------------------------------- linked leaf
+def _mask_leaf(x, rows, n, scale, key, thr, y, r0, r1):
+    _mask_rows(carray(x, (rows, n)), scale, key, thr, carray(y, (rows, n)), r0, r1)
+
+
+def _leaves(dtype):
+    i, u, p = types.int64, types.uint64, types.CPointer(dtype)
+    return (("mask_rows", (p, i, i, dtype, u, u, p, i, i), _mask_leaf),)
+
+
+_LINKED = linked.DtypeTables("dropout", _leaves, "dropout's kernels are not linked for this dtype: "
+                             "call fastbp.kernels.dropout.link(dtype) first")
+_check_linked = _LINKED.check
+link = _LINKED.link
+
+
+def _mask_rows_linked(X, scale, key, thr, Y, r0, r1):
+    raise NotImplementedError("only available inside Numba-compiled code")
+
+
+@overload(_mask_rows_linked, inline="always")
+def _mask_rows_linked_overload(X, scale, key, thr, Y, r0, r1):
+    if not (isinstance(Y, types.Array) and Y.dtype == X.dtype):
+        return None
+    call = _LINKED.calls(X.dtype)[0]
+
+    def impl(X, scale, key, thr, Y, r0, r1):
+        call(linked.data_address(X), X.shape[0], X.shape[1], scale, key, thr, linked.data_address(Y), r0, r1)
+    return impl

@@ -39,16 +39,23 @@ reduced by one thread in row order, so results are bitwise independent of the
 thread count.  ``prange`` runs over the groups when
 ``B * n >= PARALLEL_MIN_ELEMENTS`` and there are at least two groups; a batch
 with at most ``FEATURE_GROUP`` features always runs on one thread.
+
+Compiling: the per-group work (``_train_group``, ``_eval_group``, ``_backward_group``,
+``_backward_eval``) is reached through ``linked.LazyTable`` callbacks, compiled only by
+``link(dtype)``, which ``compiler.assign_slots`` calls for every program with a BatchNorm
+op.  So the training step of a model without one carries none of their code (NOTES 59);
+the kernels below raise ``RuntimeError`` if called before ``link``.
 """
 import math
 
 import numpy as np
 from numba import carray, types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from .._jit import jit, jit_parallel, prange
-from . import fpenv
+from . import fpenv, linked
+from .linked import data_address
 
 PARALLEL_MIN_ELEMENTS = 1 << 15
 """Kernels ``prange`` over feature groups only from this many elements (B * n) on."""
@@ -251,6 +258,7 @@ def batchnorm_forward_train(X, gamma, beta, eps, momentum, running_mean, running
     invstd (B, n; kept for backward) and Y = gamma * Xhat + beta (B, n).
     Xhat and Y must be distinct arrays, and distinct from X.
     """
+    _check_linked(Y)
     B = X.shape[0]
     n = X.shape[1]
     update = update_running and running_mean.shape[0] != 0
@@ -260,14 +268,14 @@ def batchnorm_forward_train(X, gamma, beta, eps, momentum, running_mean, running
         for t in prange(n_groups):
             old = fpenv.adopt(bits)
             c0 = np.int64(t) * FEATURE_GROUP
-            _train_group(X, gamma, beta, eps, momentum, running_mean, running_var, update,
-                         mean_out, invstd_out, Xhat, Y, c0, min(c0 + FEATURE_GROUP, n))
+            _train_group_linked(X, gamma, beta, eps, momentum, running_mean, running_var, update,
+                                mean_out, invstd_out, Xhat, Y, c0, min(c0 + FEATURE_GROUP, n))
             fpenv.leave(old)
     else:
         for t in range(n_groups):
             c0 = np.int64(t) * FEATURE_GROUP
-            _train_group(X, gamma, beta, eps, momentum, running_mean, running_var, update,
-                         mean_out, invstd_out, Xhat, Y, c0, min(c0 + FEATURE_GROUP, n))
+            _train_group_linked(X, gamma, beta, eps, momentum, running_mean, running_var, update,
+                                mean_out, invstd_out, Xhat, Y, c0, min(c0 + FEATURE_GROUP, n))
 
 
 # ---------------------------------------------------------------- eval forward
@@ -305,6 +313,7 @@ def batchnorm_forward_eval(X, gamma, beta, eps, running_mean, running_var, Y):
 
     gamma, beta (n,) or (0,) for affine=False; eps in X's dtype; Y may be X.
     """
+    _check_linked(Y)
     B = X.shape[0]
     n = X.shape[1]
     n_groups = (n + FEATURE_GROUP - 1) // FEATURE_GROUP
@@ -313,12 +322,12 @@ def batchnorm_forward_eval(X, gamma, beta, eps, running_mean, running_var, Y):
         for t in prange(n_groups):
             old = fpenv.adopt(bits)
             c0 = np.int64(t) * FEATURE_GROUP
-            _eval_group(X, gamma, beta, eps, running_mean, running_var, Y, c0, min(c0 + FEATURE_GROUP, n))
+            _eval_group_linked(X, gamma, beta, eps, running_mean, running_var, Y, c0, min(c0 + FEATURE_GROUP, n))
             fpenv.leave(old)
     else:
         for t in range(n_groups):
             c0 = np.int64(t) * FEATURE_GROUP
-            _eval_group(X, gamma, beta, eps, running_mean, running_var, Y, c0, min(c0 + FEATURE_GROUP, n))
+            _eval_group_linked(X, gamma, beta, eps, running_mean, running_var, Y, c0, min(c0 + FEATURE_GROUP, n))
 
 
 # -------------------------------------------------------------------- backward
@@ -367,6 +376,7 @@ def batchnorm_backward(G, Xhat, gamma, invstd, dgamma, dbeta, out):
     (n,), or skipped when of shape (0,) (affine=False).  out = dL/dX (B, n);
     ``out`` may be ``G``.
     """
+    _check_linked(out)
     B = G.shape[0]
     n = G.shape[1]
     n_groups = (n + FEATURE_GROUP - 1) // FEATURE_GROUP
@@ -375,12 +385,12 @@ def batchnorm_backward(G, Xhat, gamma, invstd, dgamma, dbeta, out):
         for t in prange(n_groups):
             old = fpenv.adopt(bits)
             c0 = np.int64(t) * FEATURE_GROUP
-            _backward_group(G, Xhat, gamma, invstd, dgamma, dbeta, out, c0, min(c0 + FEATURE_GROUP, n))
+            _backward_group_linked(G, Xhat, gamma, invstd, dgamma, dbeta, out, c0, min(c0 + FEATURE_GROUP, n))
             fpenv.leave(old)
     else:
         for t in range(n_groups):
             c0 = np.int64(t) * FEATURE_GROUP
-            _backward_group(G, Xhat, gamma, invstd, dgamma, dbeta, out, c0, min(c0 + FEATURE_GROUP, n))
+            _backward_group_linked(G, Xhat, gamma, invstd, dgamma, dbeta, out, c0, min(c0 + FEATURE_GROUP, n))
 
 
 @jit(**_KW)
@@ -391,6 +401,12 @@ def batchnorm_backward_eval(G, X, gamma, eps, running_mean, running_var, dgamma,
     float64 in row order (thread-count independent); out may alias G.  Serial:
     backward through frozen statistics is a fine-tuning path, not the hot one.
     """
+    _check_linked(out)
+    _backward_eval_linked(G, X, gamma, eps, running_mean, running_var, dgamma, dbeta, out)
+
+
+@jit(**_KW)
+def _backward_eval(G, X, gamma, eps, running_mean, running_var, dgamma, dbeta, out):
     B = X.shape[0]
     n = X.shape[1]
     for j in range(n):
@@ -408,3 +424,119 @@ def batchnorm_backward_eval(G, X, gamma, eps, running_mean, running_var, dgamma,
         if dgamma.shape[0] > 0:
             dgamma[j] = sum_gx
             dbeta[j] = sum_g
+
+
+# ------------------------------------------------------------- linked leaves
+# Each leaf runs as a C callback of ``_LINKED`` (``linked.DtypeTables``); arrays cross as
+# address and shape, float scalars as float64 (the leaves widen them to float64 first anyway).
+
+def _train_leaf(x, rows, n, gamma, beta, n_affine, eps, momentum, rm, rv, n_running, update,
+                mean, invstd, xhat, y, c0, c1):
+    _train_group(carray(x, (rows, n)), carray(gamma, n_affine), carray(beta, n_affine), eps, momentum,
+                 carray(rm, n_running), carray(rv, n_running), update != 0, carray(mean, n), carray(invstd, n),
+                 carray(xhat, (rows, n)), carray(y, (rows, n)), c0, c1)
+
+
+def _eval_leaf(x, rows, n, gamma, beta, n_affine, eps, rm, rv, y, c0, c1):
+    _eval_group(carray(x, (rows, n)), carray(gamma, n_affine), carray(beta, n_affine), eps, carray(rm, n),
+                carray(rv, n), carray(y, (rows, n)), c0, c1)
+
+
+def _backward_leaf(g, rows, n, xhat, gamma, n_affine, invstd, dgamma, n_dgamma, dbeta, n_dbeta, out, c0, c1):
+    _backward_group(carray(g, (rows, n)), carray(xhat, (rows, n)), carray(gamma, n_affine), carray(invstd, n),
+                    carray(dgamma, n_dgamma), carray(dbeta, n_dbeta), carray(out, (rows, n)), c0, c1)
+
+
+def _backward_eval_leaf(g, rows, n, x, gamma, n_affine, eps, rm, rv, dgamma, dbeta, n_dgamma, out):
+    _backward_eval(carray(g, (rows, n)), carray(x, (rows, n)), carray(gamma, n_affine), eps, carray(rm, n),
+                   carray(rv, n), carray(dgamma, n_dgamma), carray(dbeta, n_dgamma), carray(out, (rows, n)))
+
+
+def _leaves(dtype):
+    i, f, p = types.int64, types.float64, types.CPointer(dtype)
+    return (("train_group", (p, i, i, p, p, i, f, f, p, p, i, i, p, p, p, p, i, i), _train_leaf),
+            ("eval_group", (p, i, i, p, p, i, f, p, p, p, i, i), _eval_leaf),
+            ("backward_group", (p, i, i, p, p, i, p, p, i, p, i, p, i, i), _backward_leaf),
+            ("backward_eval", (p, i, i, p, p, i, f, p, p, p, p, i, p), _backward_eval_leaf))
+
+
+_LINKED = linked.DtypeTables("batchnorm", _leaves, "BatchNorm's kernels are not linked for this dtype: "
+                             "call fastbp.kernels.norm.link(dtype) first")
+_check_linked = _LINKED.check
+link = _LINKED.link
+
+
+def _same_dtype(first, *others):
+    """At typing: every array has ``first``'s dtype (the callbacks take one dtype's pointers)."""
+    return all(isinstance(a, types.Array) and a.dtype == first.dtype for a in (first,) + others)
+
+
+def _train_group_linked(X, gamma, beta, eps, momentum, running_mean, running_var, update, mean_out,
+                        invstd_out, Xhat, Y, c0, c1):
+    raise NotImplementedError("only available inside Numba-compiled code")
+
+
+@overload(_train_group_linked, inline="always")
+def _train_group_linked_overload(X, gamma, beta, eps, momentum, running_mean, running_var, update, mean_out,
+                                 invstd_out, Xhat, Y, c0, c1):
+    if not _same_dtype(X, gamma, beta, running_mean, running_var, mean_out, invstd_out, Xhat, Y):
+        return None
+    call = _LINKED.calls(X.dtype)[0]
+
+    def impl(X, gamma, beta, eps, momentum, running_mean, running_var, update, mean_out, invstd_out, Xhat, Y,
+             c0, c1):
+        call(data_address(X), X.shape[0], X.shape[1], data_address(gamma), data_address(beta), gamma.size,
+             np.float64(eps), np.float64(momentum), data_address(running_mean), data_address(running_var),
+             running_mean.size, np.int64(update), data_address(mean_out), data_address(invstd_out),
+             data_address(Xhat), data_address(Y), c0, c1)
+    return impl
+
+
+def _eval_group_linked(X, gamma, beta, eps, running_mean, running_var, Y, c0, c1):
+    raise NotImplementedError("only available inside Numba-compiled code")
+
+
+@overload(_eval_group_linked, inline="always")
+def _eval_group_linked_overload(X, gamma, beta, eps, running_mean, running_var, Y, c0, c1):
+    if not _same_dtype(X, gamma, beta, running_mean, running_var, Y):
+        return None
+    call = _LINKED.calls(X.dtype)[1]
+
+    def impl(X, gamma, beta, eps, running_mean, running_var, Y, c0, c1):
+        call(data_address(X), X.shape[0], X.shape[1], data_address(gamma), data_address(beta), gamma.size,
+             np.float64(eps), data_address(running_mean), data_address(running_var), data_address(Y), c0, c1)
+    return impl
+
+
+def _backward_group_linked(G, Xhat, gamma, invstd, dgamma, dbeta, out, c0, c1):
+    raise NotImplementedError("only available inside Numba-compiled code")
+
+
+@overload(_backward_group_linked, inline="always")
+def _backward_group_linked_overload(G, Xhat, gamma, invstd, dgamma, dbeta, out, c0, c1):
+    if not _same_dtype(G, Xhat, gamma, invstd, dgamma, dbeta, out):
+        return None
+    call = _LINKED.calls(G.dtype)[2]
+
+    def impl(G, Xhat, gamma, invstd, dgamma, dbeta, out, c0, c1):
+        call(data_address(G), G.shape[0], G.shape[1], data_address(Xhat), data_address(gamma), gamma.size,
+             data_address(invstd), data_address(dgamma), dgamma.size, data_address(dbeta), dbeta.size,
+             data_address(out), c0, c1)
+    return impl
+
+
+def _backward_eval_linked(G, X, gamma, eps, running_mean, running_var, dgamma, dbeta, out):
+    raise NotImplementedError("only available inside Numba-compiled code")
+
+
+@overload(_backward_eval_linked, inline="always")
+def _backward_eval_linked_overload(G, X, gamma, eps, running_mean, running_var, dgamma, dbeta, out):
+    if not _same_dtype(G, X, gamma, running_mean, running_var, dgamma, dbeta, out):
+        return None
+    call = _LINKED.calls(G.dtype)[3]
+
+    def impl(G, X, gamma, eps, running_mean, running_var, dgamma, dbeta, out):
+        call(data_address(G), G.shape[0], G.shape[1], data_address(X), data_address(gamma), gamma.size,
+             np.float64(eps), data_address(running_mean), data_address(running_var), data_address(dgamma),
+             data_address(dbeta), dgamma.size, data_address(out))
+    return impl

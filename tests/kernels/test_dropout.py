@@ -12,6 +12,14 @@ import pytest
 from fastbp.kernels import dropout as K
 from tests.reference import dropout as ref
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _linked():
+    """The dropout kernels run their work through callbacks compiled by ``link`` (a model
+    links them when its program is laid out; these tests call the kernels directly)."""
+    for dtype in (np.float32, np.float64):
+        K.link(dtype)
+
 DTYPES = [np.float64, np.float32]
 IDS = ["f64", "f32"]
 GRID = [(B, n) for B in (2, 7, 129) for n in (1, 3, 17, 257)]
@@ -238,6 +246,8 @@ def test_no_allocations_in_steady_state():
         import numpy as np
         from numba.core.runtime import rtsys
         from fastbp.kernels import dropout as K
+        for dtype in (np.float32, np.float64):
+            K.link(dtype)
 
         @numba.njit
         def steps(X, p, Y, reps):

@@ -98,3 +98,107 @@ def test_the_gemm_calls_its_leaves_by_symbol_and_carries_none_of_them():
     defined = re.findall(r"^define [^\n]*@(\S+)\(", ir, flags=re.M)
     leaves = r"_compute_task|_pack_task|_pack_b_block|_pack\d|ukr_|tile_out"
     assert not [name for name in defined if re.search(leaves, name)], defined
+
+
+LAZY_TOY_MODULE = textwrap.dedent("""
+    from numba import carray, types
+    from fastbp._jit import jit
+    from fastbp.kernels import linked
+
+    TABLE = linked.LazyTable("test_toy_lazy")
+
+    def _scale_leaf(x, n, s):
+        a = carray(x, (n,))
+        for i in range(n):
+            a[i] *= s
+
+    scale = TABLE.function("scale", (types.CPointer(types.float64), types.int64, types.float64), _scale_leaf)
+    ready = TABLE.ready
+
+    @jit
+    def caller(x, s):
+        if not ready():
+            raise RuntimeError("toy table not linked")
+        scale(linked.data_address(x), x.size, s)
+        return x.sum()
+""")
+
+
+def test_a_lazy_callback_is_compiled_only_by_link_and_called_through_the_table(tmp_path):
+    (tmp_path / "toy_lazy.py").write_text(LAZY_TOY_MODULE)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]))
+    call = """
+        import numpy as np, toy_lazy as t
+        try:
+            t.caller(np.arange(5.0), 3.0)
+        except RuntimeError as e:
+            print("before link:", e, int(t.TABLE.addresses.any()))
+        t.TABLE.link()
+        print("linked:", t.caller(np.arange(5.0), 3.0), t.caller.stats.cache_hits)
+    """
+    compiled = _run(call, env)        # compiles the caller (and, at link, the callback)
+    assert compiled.returncode == 0, compiled.stderr[-3000:]
+    loaded = _run(call, env)          # the caller from the cache: it names the table, not the callback
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    for out in (compiled.stdout, loaded.stdout):
+        assert "before link: toy table not linked 0" in out       # nothing compiled or loaded yet
+        assert "linked: 30.0" in out
+    assert "Counter()" in compiled.stdout and "Counter()" not in loaded.stdout   # a real cache load
+
+
+def test_batchnorm_and_dropout_kernels_carry_none_of_their_work():
+    from fastbp.kernels import dropout, norm
+
+    norm.link(np.float64)
+    dropout.link(np.float64)
+    rng = np.random.default_rng(0)
+    X, G = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    v = [np.ones(3) for _ in range(6)]
+    Xhat, Y = np.empty((4, 3)), np.empty((4, 3))
+    norm.batchnorm_forward_train(X, v[0], v[1], 1e-5, 0.1, v[2], v[3], True, v[4], v[5], Xhat, Y)
+    norm.batchnorm_forward_eval(X, v[0], v[1], 1e-5, v[2], v[3], Y)
+    norm.batchnorm_backward(G, Xhat, v[0], v[5], v[1], v[2], Y)
+    norm.batchnorm_backward_eval(G, X, v[0], 1e-5, v[2], v[3], v[4], v[5], Y)
+    dropout.dropout_forward(X, 0.5, 1, 2, Y)
+    drivers = ((norm.batchnorm_forward_train, r"_train_group|_col_sums|_col_sqdev", "batchnorm"),
+               (norm.batchnorm_forward_eval, r"_eval_group", "batchnorm"),
+               (norm.batchnorm_backward, r"_backward_group|_col_sum_dot", "batchnorm"),
+               (norm.batchnorm_backward_eval, r"norm14_backward_eval", "batchnorm"),
+               (dropout._apply, r"_mask_rows", "dropout"))
+    for driver, work, table in drivers:
+        options = {k: v for k, v in driver.targetoptions.items() if k not in ("cache", "nopython")}
+        fresh = numba.njit(**options)(driver.py_func)   # cached code cannot be inspected: a copy
+        for signature in driver.signatures:
+            fresh.compile(signature)
+            ir = fresh.inspect_llvm(signature)
+            assert re.search(rf"@\"?fastbp_table_{table}_float(32|64)\"? = external [^\n]*global", ir), driver.__name__
+            defined = re.findall(r"^define [^\n]*@(\S+)\(", ir, flags=re.M)
+            assert not [name for name in defined if re.search(work, name)], (driver.__name__, defined)
+
+
+def test_a_plain_model_links_no_batchnorm_or_dropout_callback():
+    r = _run("""
+        import numpy as np
+        import fastbp as fb
+        from fastbp.kernels import dropout, norm
+        tables = [t for module in (norm, dropout) for t in module._LINKED.tables.values()]
+        x = np.random.default_rng(0).standard_normal((16, 8)).astype(np.float32)
+        y = np.arange(16) % 3
+        model = fb.MLP([8, 16, 3], seed=0)
+        model.train_step(x, y, fb.CrossEntropyLoss(), fb.optim.Adam(model.parameters()))
+        print("plain:", [int(t.addresses.any()) for t in tables])
+        try:
+            norm.batchnorm_forward_eval(x, x[0], x[0], np.float32(1e-5), x[0], x[0], x.copy())
+        except RuntimeError as e:
+            print("unlinked:", e)
+        model = fb.Sequential(fb.Linear(8, 16), fb.BatchNorm1d(16), fb.ReLU(), fb.Dropout(0.5),
+                              fb.Linear(16, 3), seed=0)
+        model.train_step(x, y, fb.CrossEntropyLoss(), fb.optim.Adam(model.parameters()))
+        print("batchnorm + dropout:", [int(t.linked) for t in tables])
+    """, dict(os.environ))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "plain: [0, 0, 0, 0]" in r.stdout, r.stdout
+    assert "unlinked: BatchNorm's kernels are not linked for this dtype" in r.stdout, r.stdout
+    # float32 of each module's (float32, float64) tables, every slot filled
+    assert "batchnorm + dropout: [1, 0, 1, 0]" in r.stdout, r.stdout

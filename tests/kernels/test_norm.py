@@ -11,6 +11,14 @@ import pytest
 from fastbp.kernels import norm as K
 from tests.reference import norm as ref
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _linked():
+    """The BatchNorm kernels run their work through callbacks compiled by ``link`` (a model
+    links them when its program is laid out; these tests call the kernels directly)."""
+    for dtype in (np.float32, np.float64):
+        K.link(dtype)
+
 DTYPES = [np.float64, np.float32]
 IDS = ["f64", "f32"]
 EPS = 1e-5
@@ -320,6 +328,8 @@ def test_no_allocations_in_steady_state():
         import numpy as np
         from numba.core.runtime import rtsys
         from fastbp.kernels import norm as K
+        for dtype in (np.float32, np.float64):
+            K.link(dtype)
 
         @numba.njit
         def steps(X, g, b, eps, mom, rm, rv, m, s, H, Y, G, dg, db, e, reps):
