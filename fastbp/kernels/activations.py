@@ -25,12 +25,12 @@ import math
 
 import numpy as np
 from llvmlite import ir
-from numba import types
+from numba import carray, types
 from numba.extending import intrinsic, overload
 from numba.np import numpy_support
 
 from fastbp._jit import jit, jit_parallel, prange
-from fastbp.kernels import fpenv
+from fastbp.kernels import fpenv, linked
 from fastbp.kernels.codes import ELU, GELU, GELU_TANH, LEAKY_RELU, RELU, SIGMOID, SILU, SOFTPLUS, TANH
 
 PARALLEL_MIN_ELEMENTS = 1 << 15
@@ -509,6 +509,70 @@ def _act_backward_rows(G, Z, A, act, alpha, out, r0, r1):
                 out[i, j] = out[i, j] * _softplus_grad(Z[i, j])
 
 
+# ---------------------------------------------------------------- linked leaves
+# The array kernels below reach the row loops through callbacks compiled once per dtype and
+# called by symbol (``linked.c_function``): linked into every entry point, the activations'
+# branches were re-optimized in each (~7 s of a cold W1 step with the optimizer's, NOTES 59).
+# The GEMM's epilogue calls ``bias_act_block`` directly (per tile: no call through C there).
+
+def _bias_act_leaf(z, rows, n, bias, n_bias, act, alpha, a, r0, r1):
+    bias_act_block(carray(z, (rows, n)), carray(bias, n_bias), act, alpha, carray(a, (rows, n)), r0, r1,
+                   np.int64(0), n)
+
+
+def _act_backward_leaf(g, rows, n, z, a, act, alpha, out, r0, r1):
+    _act_backward_rows(carray(g, (rows, n)), carray(z, (rows, n)), carray(a, (rows, n)), act, alpha,
+                       carray(out, (rows, n)), r0, r1)
+
+
+def _link_leaves(dtype):
+    i, p = types.int64, types.CPointer(dtype)
+    name = str(dtype)
+    return (linked.c_function("bias_act_rows_" + name, (p, i, i, p, i, i, dtype, p, i, i), _bias_act_leaf),
+            linked.c_function("act_backward_rows_" + name, (p, i, i, p, p, i, dtype, p, i, i), _act_backward_leaf))
+
+
+_LEAVES = {dtype: _link_leaves(dtype) for dtype in (types.float32, types.float64)}
+
+
+def _bias_act_rows(Z, bias, act, alpha, A, r0, r1):
+    """``bias_act_block`` on rows [r0, r1), all columns, through its callback (jitted code only)."""
+    raise NotImplementedError("only available inside Numba-compiled code")
+
+
+@overload(_bias_act_rows, inline="always")
+def _bias_act_rows_overload(Z, bias, act, alpha, A, r0, r1):
+    if not linked.same_dtype(Z, bias, A):
+        return None
+    call = _LEAVES[Z.dtype][0]
+    linked.bind(call)
+    t = Z.dtype
+
+    def impl(Z, bias, act, alpha, A, r0, r1):
+        call(linked.data_address(Z), Z.shape[0], Z.shape[1], linked.data_address(bias), bias.size, act,
+             t(alpha), linked.data_address(A), r0, r1)
+    return impl
+
+
+def _act_backward_rows_linked(G, Z, A, act, alpha, out, r0, r1):
+    """``_act_backward_rows`` through its callback (jitted code only)."""
+    raise NotImplementedError("only available inside Numba-compiled code")
+
+
+@overload(_act_backward_rows_linked, inline="always")
+def _act_backward_rows_linked_overload(G, Z, A, act, alpha, out, r0, r1):
+    if not linked.same_dtype(G, Z, A, out):
+        return None
+    call = _LEAVES[G.dtype][1]
+    linked.bind(call)
+    t = G.dtype
+
+    def impl(G, Z, A, act, alpha, out, r0, r1):
+        call(linked.data_address(G), G.shape[0], G.shape[1], linked.data_address(Z), linked.data_address(A), act,
+             t(alpha), linked.data_address(out), r0, r1)
+    return impl
+
+
 # -------------------------------------------------------------- array kernels
 
 @jit_parallel(**_KW)
@@ -524,10 +588,10 @@ def bias_act_forward(Z, bias, act, alpha, A):
         for p in prange(B):
             old = fpenv.adopt(bits)
             i = np.int64(p)   # prange indices are uint64: one row-function signature, not two
-            bias_act_block(Z, bias, act, alpha, A, i, i + 1, np.int64(0), Z.shape[1])
+            _bias_act_rows(Z, bias, act, alpha, A, i, i + 1)
             fpenv.leave(old)
     else:
-        bias_act_block(Z, bias, act, alpha, A, np.int64(0), B, np.int64(0), Z.shape[1])
+        _bias_act_rows(Z, bias, act, alpha, A, np.int64(0), B)
 
 
 @jit(**_KW)
@@ -558,7 +622,7 @@ def act_backward(G, Z, A, act, alpha, out):
         for p in prange(B):
             old = fpenv.adopt(bits)
             i = np.int64(p)
-            _act_backward_rows(G, Z, A, act, alpha, out, i, i + 1)
+            _act_backward_rows_linked(G, Z, A, act, alpha, out, i, i + 1)
             fpenv.leave(old)
     else:
-        _act_backward_rows(G, Z, A, act, alpha, out, np.int64(0), B)
+        _act_backward_rows_linked(G, Z, A, act, alpha, out, np.int64(0), B)

@@ -167,7 +167,7 @@ def _mask_rows_linked(X, scale, key, thr, Y, r0, r1):
 
 @overload(_mask_rows_linked, inline="always")
 def _mask_rows_linked_overload(X, scale, key, thr, Y, r0, r1):
-    if not (isinstance(Y, types.Array) and Y.dtype == X.dtype):
+    if not linked.same_dtype(X, Y):
         return None
     call = _LINKED.calls(X.dtype)[0]
 

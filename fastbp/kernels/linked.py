@@ -217,6 +217,12 @@ def _table_global(module, symbol):
     return table
 
 
+def same_dtype(first, *others):
+    """At typing: every argument is an array of ``first``'s dtype (a callback takes one
+    dtype's pointers, so arrays of mixed dtypes must not reach it)."""
+    return all(isinstance(a, types.Array) and a.dtype == first.dtype for a in (first,) + others)
+
+
 @intrinsic
 def data_address(typingctx, a):
     """The address of a C-contiguous array's first element, without touching its reference

@@ -466,11 +466,6 @@ _check_linked = _LINKED.check
 link = _LINKED.link
 
 
-def _same_dtype(first, *others):
-    """At typing: every array has ``first``'s dtype (the callbacks take one dtype's pointers)."""
-    return all(isinstance(a, types.Array) and a.dtype == first.dtype for a in (first,) + others)
-
-
 def _train_group_linked(X, gamma, beta, eps, momentum, running_mean, running_var, update, mean_out,
                         invstd_out, Xhat, Y, c0, c1):
     raise NotImplementedError("only available inside Numba-compiled code")
@@ -479,7 +474,7 @@ def _train_group_linked(X, gamma, beta, eps, momentum, running_mean, running_var
 @overload(_train_group_linked, inline="always")
 def _train_group_linked_overload(X, gamma, beta, eps, momentum, running_mean, running_var, update, mean_out,
                                  invstd_out, Xhat, Y, c0, c1):
-    if not _same_dtype(X, gamma, beta, running_mean, running_var, mean_out, invstd_out, Xhat, Y):
+    if not linked.same_dtype(X, gamma, beta, running_mean, running_var, mean_out, invstd_out, Xhat, Y):
         return None
     call = _LINKED.calls(X.dtype)[0]
 
@@ -498,7 +493,7 @@ def _eval_group_linked(X, gamma, beta, eps, running_mean, running_var, Y, c0, c1
 
 @overload(_eval_group_linked, inline="always")
 def _eval_group_linked_overload(X, gamma, beta, eps, running_mean, running_var, Y, c0, c1):
-    if not _same_dtype(X, gamma, beta, running_mean, running_var, Y):
+    if not linked.same_dtype(X, gamma, beta, running_mean, running_var, Y):
         return None
     call = _LINKED.calls(X.dtype)[1]
 
@@ -514,7 +509,7 @@ def _backward_group_linked(G, Xhat, gamma, invstd, dgamma, dbeta, out, c0, c1):
 
 @overload(_backward_group_linked, inline="always")
 def _backward_group_linked_overload(G, Xhat, gamma, invstd, dgamma, dbeta, out, c0, c1):
-    if not _same_dtype(G, Xhat, gamma, invstd, dgamma, dbeta, out):
+    if not linked.same_dtype(G, Xhat, gamma, invstd, dgamma, dbeta, out):
         return None
     call = _LINKED.calls(G.dtype)[2]
 
@@ -531,7 +526,7 @@ def _backward_eval_linked(G, X, gamma, eps, running_mean, running_var, dgamma, d
 
 @overload(_backward_eval_linked, inline="always")
 def _backward_eval_linked_overload(G, X, gamma, eps, running_mean, running_var, dgamma, dbeta, out):
-    if not _same_dtype(G, X, gamma, running_mean, running_var, dgamma, dbeta, out):
+    if not linked.same_dtype(G, X, gamma, running_mean, running_var, dgamma, dbeta, out):
         return None
     call = _LINKED.calls(G.dtype)[3]
 

@@ -41,9 +41,11 @@ depends on the thread count.  Nothing is allocated.
 import math
 
 import numpy as np
+from numba import carray, types
+from numba.extending import overload
 
 from .._jit import FASTMATH_REDUCE, jit, jit_parallel, prange
-from . import fpenv
+from . import fpenv, linked
 from .codes import ADAM, ADAMW, RMSPROP, SGD
 
 PARALLEL_MIN_SIZE = 1 << 16   # buffers at least this long are updated in parallel
@@ -177,6 +179,41 @@ def _update_range(code, params, grads, state, hyper, step, lo, hi):
         _adam(p, g, state[0, lo:hi], state[1, lo:hi], hyper, step, True)
 
 
+# ``_update_range`` runs as a callback compiled once per dtype and called by symbol
+# (``linked.c_function``): linked into every entry point, its four rules were re-optimized in
+# each (NOTES 59).
+def _update_leaf(code, params, n, grads, state, state_rows, state_cols, hyper, n_hyper, step, lo, hi):
+    _update_range(code, carray(params, n), carray(grads, n), carray(state, (state_rows, state_cols)),
+                  carray(hyper, n_hyper), step, lo, hi)
+
+
+def _link_update(dtype):
+    i, p = types.int64, types.CPointer(dtype)
+    return linked.c_function("update_range_" + str(dtype), (i, p, i, p, p, i, i, p, i, i, i, i), _update_leaf)
+
+
+_UPDATE = {dtype: _link_update(dtype) for dtype in (types.float32, types.float64)}
+
+
+def _update_range_linked(code, params, grads, state, hyper, step, lo, hi):
+    """``_update_range`` through its callback (inside jitted code only)."""
+    raise NotImplementedError("only available inside Numba-compiled code")
+
+
+@overload(_update_range_linked, inline="always")
+def _update_range_linked_overload(code, params, grads, state, hyper, step, lo, hi):
+    if not linked.same_dtype(params, grads, state, hyper):
+        return None
+    call = _UPDATE[params.dtype]
+    linked.bind(call)
+
+    def impl(code, params, grads, state, hyper, step, lo, hi):
+        call(code, linked.data_address(params), params.size, linked.data_address(grads),
+             linked.data_address(state), state.shape[0], state.shape[1], linked.data_address(hyper), hyper.size,
+             step, lo, hi)
+    return impl
+
+
 @jit_parallel
 def optimizer_step(code, params, grads, state, hyper, step):
     """One optimizer update of every parameter, in place (layouts in the module docstring).
@@ -191,7 +228,7 @@ def optimizer_step(code, params, grads, state, hyper, step):
     """
     n = params.shape[0]
     if n < PARALLEL_MIN_SIZE:
-        _update_range(code, params, grads, state, hyper, step, np.int64(0), n)
+        _update_range_linked(code, params, grads, state, hyper, step, np.int64(0), n)
         return
     n_chunks = (n + UPDATE_CHUNK - 1) // UPDATE_CHUNK
     bits = fpenv.current()
@@ -199,7 +236,7 @@ def optimizer_step(code, params, grads, state, hyper, step):
         old = fpenv.adopt(bits)
         lo = np.int64(c) * UPDATE_CHUNK   # prange indices are uint64: one _update_range signature
         hi = min(lo + UPDATE_CHUNK, n)
-        _update_range(code, params, grads, state, hyper, step, lo, hi)
+        _update_range_linked(code, params, grads, state, hyper, step, lo, hi)
         fpenv.leave(old)
 
 

@@ -147,6 +147,16 @@ def test_a_lazy_callback_is_compiled_only_by_link_and_called_through_the_table(t
     assert "Counter()" in compiled.stdout and "Counter()" not in loaded.stdout   # a real cache load
 
 
+def _fresh_ir(driver):
+    """The LLVM IR of each compiled signature of ``driver``, from a copy compiled here (cached
+    code cannot be inspected)."""
+    options = {k: v for k, v in driver.targetoptions.items() if k not in ("cache", "nopython")}
+    fresh = numba.njit(**options)(driver.py_func)
+    for signature in driver.signatures:
+        fresh.compile(signature)
+        yield fresh.inspect_llvm(signature)
+
+
 def test_batchnorm_and_dropout_kernels_carry_none_of_their_work():
     from fastbp.kernels import dropout, norm
 
@@ -167,12 +177,28 @@ def test_batchnorm_and_dropout_kernels_carry_none_of_their_work():
                (norm.batchnorm_backward_eval, r"norm14_backward_eval", "batchnorm"),
                (dropout._apply, r"_mask_rows", "dropout"))
     for driver, work, table in drivers:
-        options = {k: v for k, v in driver.targetoptions.items() if k not in ("cache", "nopython")}
-        fresh = numba.njit(**options)(driver.py_func)   # cached code cannot be inspected: a copy
-        for signature in driver.signatures:
-            fresh.compile(signature)
-            ir = fresh.inspect_llvm(signature)
+        for ir in _fresh_ir(driver):
             assert re.search(rf"@\"?fastbp_table_{table}_float(32|64)\"? = external [^\n]*global", ir), driver.__name__
+            defined = re.findall(r"^define [^\n]*@(\S+)\(", ir, flags=re.M)
+            assert not [name for name in defined if re.search(work, name)], (driver.__name__, defined)
+
+
+def test_the_activation_and_optimizer_kernels_call_their_loops_by_symbol():
+    from fastbp.kernels import activations, codes, optim
+
+    rng = np.random.default_rng(0)
+    Z, G, A = rng.standard_normal((5, 3)), rng.standard_normal((5, 3)), np.empty((5, 3))
+    activations.bias_act_forward(Z, np.ones(3), np.int64(codes.GELU), 0.0, A)
+    activations.act_backward(G, Z, A, np.int64(codes.GELU), 0.0, G)
+    params, grads = rng.standard_normal(7), rng.standard_normal(7)
+    optim.optimizer_step(np.int64(codes.ADAM), params, grads, np.zeros((2, 7)),
+                         np.array([1e-3, 0.9, 0.999, 1e-8, 0.0]), np.int64(1))
+    drivers = ((activations.bias_act_forward, "bias_act_rows", r"bias_act_block|_act_block|_gelu"),
+               (activations.act_backward, "act_backward_rows", r"_act_backward_rows|_gelu_grad"),
+               (optim.optimizer_step, "update_range", r"_update_range|_adam|_sgd|_rmsprop"))
+    for driver, leaf, work in drivers:
+        for ir in _fresh_ir(driver):
+            assert re.search(rf"declare [^\n]*@fastbp_{leaf}_float(32|64)\(", ir), driver.__name__
             defined = re.findall(r"^define [^\n]*@(\S+)\(", ir, flags=re.M)
             assert not [name for name in defined if re.search(work, name)], (driver.__name__, defined)
 
