@@ -580,7 +580,7 @@ def bias_act_forward(Z, bias, act, alpha, A):
     """Z += bias (in place, kept for backward), then A = act(Z).
 
     ``bias`` is (n,) or (0,) for no bias.  ``A`` may be ``Z`` itself (in-place
-    activation; the pre-activation is then lost).
+    activation; the pre-activation is then lost).  Arrays C-contiguous, of one dtype.
     """
     B = Z.shape[0]
     if B * Z.shape[1] >= PARALLEL_MIN_ELEMENTS:
@@ -615,7 +615,7 @@ def relu_backward_bias_grad(G, Z, db):
 
 @jit_parallel(**_KW)
 def act_backward(G, Z, A, act, alpha, out):
-    """out = G * act'(Z), given A = act(Z).  ``out`` may be ``G``."""
+    """out = G * act'(Z), given A = act(Z).  ``out`` may be ``G``.  Arrays C-contiguous, of one dtype."""
     B = Z.shape[0]
     if B * Z.shape[1] >= PARALLEL_MIN_ELEMENTS:
         bits = fpenv.current()

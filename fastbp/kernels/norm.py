@@ -22,9 +22,9 @@ Backward (training mode, batch statistics):
 ``(gamma * invstd / B) * (B * G - dbeta - Xhat * dgamma)`` without forming
 ``B * G``.  ``out`` may be ``G`` itself.
 
-Conventions: ``gamma``/``beta`` of shape (0,) mean ``affine=False`` (gamma = 1,
-beta = 0); ``running_mean``/``running_var`` of shape (0,) mean
-``track_running_stats=False``.  Float scalars come in the array dtype; the
+Conventions: arrays C-contiguous, all of one dtype; ``gamma``/``beta`` of shape
+(0,) mean ``affine=False`` (gamma = 1, beta = 0); ``running_mean``/``running_var``
+of shape (0,) mean ``track_running_stats=False``.  Float scalars come in the array dtype; the
 elementwise math stays in the array dtype, the reductions and the per-feature
 constants are float64.
 

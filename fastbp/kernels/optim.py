@@ -225,6 +225,8 @@ def optimizer_step(code, params, grads, state, hyper, step):
         state: (rows, P) optimizer state of the code's row count, updated in place.
         hyper: the code's hyper-parameters, params' dtype.
         step: 1-based count of this step (int64).
+
+    Arrays C-contiguous, of one dtype (chunks run as a C callback: ``_update_leaf``).
     """
     n = params.shape[0]
     if n < PARALLEL_MIN_SIZE:
