@@ -147,14 +147,17 @@ def test_a_lazy_callback_is_compiled_only_by_link_and_called_through_the_table(t
     assert "Counter()" in compiled.stdout and "Counter()" not in loaded.stdout   # a real cache load
 
 
-def _fresh_ir(driver):
-    """The LLVM IR of each compiled signature of ``driver``, from a copy compiled here (cached
-    code cannot be inspected)."""
+def _assert_calls_out(driver, reference, work):
+    """Every compiled signature of ``driver``, compiled again here (cached code cannot be
+    inspected), has LLVM IR that matches ``reference`` and defines no function matching ``work``."""
     options = {k: v for k, v in driver.targetoptions.items() if k not in ("cache", "nopython")}
     fresh = numba.njit(**options)(driver.py_func)
     for signature in driver.signatures:
         fresh.compile(signature)
-        yield fresh.inspect_llvm(signature)
+        ir = fresh.inspect_llvm(signature)
+        assert re.search(reference, ir), driver.__name__
+        defined = re.findall(r"^define [^\n]*@(\S+)\(", ir, flags=re.M)
+        assert not [name for name in defined if re.search(work, name)], (driver.__name__, defined)
 
 
 def test_batchnorm_and_dropout_kernels_carry_none_of_their_work():
@@ -177,10 +180,7 @@ def test_batchnorm_and_dropout_kernels_carry_none_of_their_work():
                (norm.batchnorm_backward_eval, r"norm14_backward_eval", "batchnorm"),
                (dropout._apply, r"_mask_rows", "dropout"))
     for driver, work, table in drivers:
-        for ir in _fresh_ir(driver):
-            assert re.search(rf"@\"?fastbp_table_{table}_float(32|64)\"? = external [^\n]*global", ir), driver.__name__
-            defined = re.findall(r"^define [^\n]*@(\S+)\(", ir, flags=re.M)
-            assert not [name for name in defined if re.search(work, name)], (driver.__name__, defined)
+        _assert_calls_out(driver, rf"@\"?fastbp_table_{table}_float(32|64)\"? = external [^\n]*global", work)
 
 
 def test_the_activation_and_optimizer_kernels_call_their_loops_by_symbol():
@@ -197,10 +197,7 @@ def test_the_activation_and_optimizer_kernels_call_their_loops_by_symbol():
                (activations.act_backward, "act_backward_rows", r"_act_backward_rows|_gelu_grad"),
                (optim.optimizer_step, "update_range", r"_update_range|_adam|_sgd|_rmsprop"))
     for driver, leaf, work in drivers:
-        for ir in _fresh_ir(driver):
-            assert re.search(rf"declare [^\n]*@fastbp_{leaf}_float(32|64)\(", ir), driver.__name__
-            defined = re.findall(r"^define [^\n]*@(\S+)\(", ir, flags=re.M)
-            assert not [name for name in defined if re.search(work, name)], (driver.__name__, defined)
+        _assert_calls_out(driver, rf"declare [^\n]*@fastbp_{leaf}_float(32|64)\(", work)
 
 
 def test_a_plain_model_links_no_batchnorm_or_dropout_callback():
