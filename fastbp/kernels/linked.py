@@ -190,7 +190,10 @@ class DtypeTables:
     def link(self, dtype):
         """Compile (or load from the cache) the callbacks for ``dtype`` (a numpy float dtype);
         once per process and dtype, before any kernel that calls them runs."""
-        self.tables[numba.from_dtype(np.dtype(dtype))].link()
+        key = numba.from_dtype(np.dtype(dtype))
+        if key not in self.tables:
+            raise ValueError(f"dtype must be float32 or float64, got {np.dtype(dtype).name}")
+        self.tables[key].link()
 
     def _make_check(self, unlinked):
         tables = self.tables

@@ -225,3 +225,11 @@ def test_a_plain_model_links_no_batchnorm_or_dropout_callback():
     assert "unlinked: BatchNorm's kernels are not linked for this dtype" in r.stdout, r.stdout
     # float32 of each module's (float32, float64) tables, every slot filled
     assert "batchnorm + dropout: [1, 0, 1, 0]" in r.stdout, r.stdout
+
+
+def test_link_names_the_dtypes_it_takes():
+    from fastbp.kernels import dropout, norm
+
+    for module in (norm, dropout):
+        with pytest.raises(ValueError, match="dtype must be float32 or float64, got float16"):
+            module.link(np.float16)
