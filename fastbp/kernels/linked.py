@@ -49,13 +49,23 @@ def c_function(name, argtypes, body):
     symbol = _PREFIX + name
 
     def setup():
-        made = numba.cfunc(types.void(*argtypes), cache=CACHE, fastmath=set(FASTMATH_SAFE))(body)
-        llvm.add_symbol(symbol, made.address)
-        _callbacks.append(made)
+        llvm.add_symbol(symbol, _compile_callback(argtypes, body))
 
     _unbound[symbol] = setup
-    return types.ExternalFunction(symbol, types.void(*[types.uintp if isinstance(t, types.CPointer) else t
-                                                      for t in argtypes]))
+    return types.ExternalFunction(symbol, types.void(*_caller_types(argtypes)))
+
+
+def _compile_callback(argtypes, body):
+    """Compile (or load from the cache) ``body`` as a ``void(argtypes)`` C callback with
+    ``jit``'s flags, keep it alive, and return its address."""
+    made = numba.cfunc(types.void(*argtypes), cache=CACHE, fastmath=set(FASTMATH_SAFE))(body)
+    _callbacks.append(made)
+    return made.address
+
+
+def _caller_types(argtypes):
+    """The argument types callers pass: an address (``uintp``) for each ``types.CPointer``."""
+    return [types.uintp if isinstance(t, types.CPointer) else t for t in argtypes]
 
 
 def _bind_symbol(symbol):
@@ -112,9 +122,7 @@ class LazyTable:
             raise ValueError(f"{self.symbol} holds {self.SLOTS} functions; raise LazyTable.SLOTS")
 
         def setup():
-            made = numba.cfunc(types.void(*argtypes), cache=CACHE, fastmath=set(FASTMATH_SAFE))(body)
-            _callbacks.append(made)
-            self.addresses[slot] = made.address
+            self.addresses[slot] = _compile_callback(argtypes, body)
 
         self._setups.append(setup)
         return self._make_call(name, slot, argtypes)
@@ -132,7 +140,7 @@ class LazyTable:
 
     def _make_call(self, name, slot, argtypes):
         symbol = self.symbol
-        c_types = [types.uintp if isinstance(t, types.CPointer) else t for t in argtypes]
+        c_types = _caller_types(argtypes)
 
         @intrinsic
         def call(typingctx, *args):
