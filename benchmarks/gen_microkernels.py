@@ -6,16 +6,18 @@ Numba has no vector types, so a register tile is written out element by element
 and LLVM's SLP vectorizer packs it into vector registers (benchmarks/NOTES.md,
 sections 3, 24 and 40).  One tile per vector width: 8x32 for AVX-512 (16 zmm accumulators
 of float32), 6x16 for AVX2 (12 ymm); ``fastbp/kernels/gemm.py`` picks one at import.
-The AVX-512 tile comes in two forms over the same packed panels: ``ukr_8x32`` in one pass
-(float32) and ``ukr_8x32_halves``, two passes of 16 columns (float64, whose vectors hold
-half as many elements: one pass needs 32 zmm accumulators and spills).  Each
+Each tile comes in two forms over the same packed panels: ``ukr_{MR}x{NR}`` in one pass
+(float32) and ``ukr_{MR}x{NR}_halves``, two passes of NR/2 columns (float64, whose vectors
+hold half as many elements: one pass needs twice the accumulators and spills).  Each
 element gets the same chain of operations in both, so the bits do not depend on the form.
 Each tile comes with the function that moves it into the output.
 """
 import os
 
-# (MR, NR, float64 form): AVX2's float64 keeps one pass (not measured on an AVX2 machine in two)
-TILES = [(6, 16, 1), (8, 32, 2)]
+# (MR, NR, float64 passes): float64 vectors hold half as many elements, so both tiles run
+# float64 in two column halves (one pass spills; on a Zen 3 the one-pass 6x16 ran at 0.4x of
+# OpenBLAS's dgemm: NOTES section 60)
+TILES = [(6, 16, 2), (8, 32, 2)]
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, os.pardir, "fastbp", "kernels", "microkernels.py")
 

@@ -79,6 +79,8 @@ from fastbp.kernels.views import c_view
 # threads, and 1.00x, 0.99x and 0.95x at one (NOTES section 40; a packed B panel is then
 # 64 KiB, more than L1, yet KC 512 beat 256, 192 and 128 there).  Otherwise (AVX2): 6x16
 # (12 ymm; 6x32 needs 24 accumulators of 16 registers: section 24) over blocks of up to 256.
+# float64 runs either tile in two passes of NR/2 columns (``_halves``): in one pass it needs
+# twice the accumulators and spills (AVX2's 6x16 in float64: 17 against 35 GFLOP/s, section 60).
 # MR is 6 or 8: the pack loops below have a branch for each.
 #
 # DIRECT_MAX_B_BYTES: serial products of one k block whose B has contiguous rows (tn, nn) and
@@ -94,8 +96,8 @@ if VECTOR_BITS >= 512:
     DIRECT_MAX_B_BYTES = 262144
 else:
     MR, NR, KC, _tile_out = 6, 16, 256, microkernels.tile_out_16
-    _UKR_F32 = _UKR_F64 = microkernels.ukr_6x16
-    _DIRECT_F32 = _DIRECT_F64 = microkernels.ukr_6x16_direct
+    _UKR_F32, _UKR_F64 = microkernels.ukr_6x16, microkernels.ukr_6x16_halves
+    _DIRECT_F32, _DIRECT_F64 = microkernels.ukr_6x16_direct, microkernels.ukr_6x16_halves_direct
     DIRECT_MAX_B_BYTES = 0
 # Compile-time switches: ``_gemm_serial`` branches on them first, so Numba prunes the path a
 # tile does not use before typing and never compiles it (on AVX2 the direct and transposed
@@ -941,7 +943,7 @@ def _gemm(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep, path):
 
 def _ukr(kc, Ap, ao, Bp, bo, T, to):
     """The MR x NR register tile for ``Ap``'s dtype (inside jitted code only): float64 runs the
-    tile in two column halves on AVX-512, where one pass would need 32 zmm accumulators."""
+    tile in two column halves, where one pass would need twice the vector accumulators."""
     raise NotImplementedError("_ukr() is only available inside Numba-compiled code")
 
 
