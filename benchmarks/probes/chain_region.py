@@ -77,7 +77,7 @@ def _layer(a, W, b, z, flags, base, nch, rows, t, nthreads):
         if _fetch_add(flags, base + c, np.int32(1)) == 0:
             j0 = c * rows
             j1 = min(n, j0 + rows)
-            gemm._gemv_t_rows(a, W, k, z, j0, j1)
+            gemm._dots_rows(a, k, 1, W, k, k, z, 0, j0, j1)
             _relu_bias(z, b, j0, j1)
             _fetch_add(flags, base + nch, np.int32(1))
     while _load_acquire(flags, base + nch) < nch:
@@ -97,11 +97,11 @@ def region(x, W1, b1, W2, b2, W3, b3, h1, h2, out, flags):
 @jit
 def chain(x, W1, b1, W2, b2, W3, b3, h1, h2, out):
     # k and n at run time, as in the product: a constant k changes the reduction's bits
-    gemm._gemv_t_parallel(x, W1, x.shape[0], h1)
+    gemm._dots_parallel(x, x.shape[0], 1, W1, x.shape[0], x.shape[0], h1, 0, h1.shape[0])
     _relu_bias(h1, b1, 0, h1.shape[0])
-    gemm._gemv_t_serial(h1, W2, h1.shape[0], h2)
+    gemm._dots_serial(h1, h1.shape[0], 1, W2, h1.shape[0], h1.shape[0], h2, 0, h2.shape[0])
     _relu_bias(h2, b2, 0, h2.shape[0])
-    gemm._gemv_t_serial(h2, W3, h2.shape[0], out)
+    gemm._dots_serial(h2, h2.shape[0], 1, W3, h2.shape[0], h2.shape[0], out, 0, out.shape[0])
     _relu_bias(out, b3, 0, out.shape[0])
 
 

@@ -28,9 +28,9 @@ def chain(x, W1, b1, W2, b2, W3, b3, h1, h2, out, par1, par2, par3):
     for W, b, a, z, par in ((W1, b1, x, h1, par1), (W2, b2, h1, h2, par2), (W3, b3, h2, out, par3)):
         k = a.shape[0]
         if par:
-            gemm._gemv_t_parallel(a, W, k, z)
+            gemm._dots_parallel(a, k, 1, W, k, k, z, 0, z.shape[0])
         else:
-            gemm._gemv_t_serial(a, W, k, z)
+            gemm._dots_serial(a, k, 1, W, k, k, z, 0, z.shape[0])
         _relu_bias(z, b)
 
 
@@ -40,14 +40,14 @@ def _pair_tail(parts, b2, W3, b3, h2, out):
     for j in range(h2.shape[0]):
         h2[j] = parts[0, j] + parts[1, j]
     _relu_bias(h2, b2)
-    gemm._gemv_t_serial(h2, W3, h2.shape[0], out)
+    gemm._dots_serial(h2, h2.shape[0], 1, W3, h2.shape[0], h2.shape[0], out, 0, out.shape[0])
     _relu_bias(out, b3)
 
 
 @jit(fastmath=set(FASTMATH_REDUCE))
 def _gemv_rows_ld(a, B, ld, c0, k, C, j0, j1):
     """C[j] = sum_p a[p] * B[j*ld + c0 + p] for j in [j0, j1) (a multiple of 4 rows), four rows
-    per pass: gemm._gemv_t_rows over a column block of a row-major B."""
+    per pass: gemm._dots_rows over a column block of a row-major B."""
     zero = C.dtype.type(0)
     for j in range(j0, j1, 4):
         b0 = B[j * ld + c0:j * ld + c0 + k]
@@ -78,7 +78,7 @@ def _pair_region(x, W1, b1, W2s, ld, in_place, h1, parts):
     half = h1.shape[0] // 2
     for t in numba.prange(2):
         r0 = t * half
-        gemm._gemv_t_rows(x, W1, x.shape[0], h1, r0, r0 + half)
+        gemm._dots_rows(x, x.shape[0], 1, W1, x.shape[0], x.shape[0], h1, 0, r0, r0 + half)
         _relu_bias(h1[r0:r0 + half], b1[r0:r0 + half])
         row, c0 = (np.int64(0), np.int64(r0)) if in_place else (np.int64(t), np.int64(0))
         _gemv_rows_ld(h1[r0:r0 + half], W2s[row], ld, c0, half, parts[t], 0, parts.shape[1])

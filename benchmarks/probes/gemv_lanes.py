@@ -1,4 +1,4 @@
-"""Batch-1 products: the library's dot kernel (``gemm._gemv_t_rows``: four rows a pass,
+"""Batch-1 products: the library's dot kernel (``gemm._dots_rows``: four rows a pass,
 LLVM's vectorized ``reassoc`` reductions) against a lane-explicit one written as LLVM IR
 (one 64-byte vector accumulator per row, R rows a pass, FMAs in p order per lane, a fixed
 halving tree over the lanes at the end) and a plain float32 sum over the same bytes.
@@ -141,7 +141,7 @@ def lanes_kernel(R):
 
 @njit(fastmath=set(FASTMATH_REDUCE))
 def library(a, B, k, C, j0, j1):
-    gemm._gemv_t_rows(a, B, k, C, j0, j1)
+    gemm._dots_rows(a, k, 1, B, k, k, C, 0, j0, j1)
 
 
 @njit(fastmath=set(FASTMATH_REDUCE))

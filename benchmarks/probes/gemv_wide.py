@@ -1,4 +1,4 @@
-"""Batch-1 dot kernel (``gemm._gemv_t_rows``) with LLVM's 256-bit preference (as built)
+"""Batch-1 dot kernel (``gemm._dots_rows``) with LLVM's 256-bit preference (as built)
 against copies that allow 512-bit vectors (``_wide_vectors``), 4 and 8 rows a pass.
 Serial, W1's layer shapes, weights resident in cache; ns per call from a compiled loop,
 and GB/s of weights read.  PYTHONPATH=. python benchmarks/probes/gemv_wide.py
@@ -91,7 +91,7 @@ def rows8_wide(a, B, k, C, j0, j1):
 def loop(variant, reps, a, B, k, C):
     for _ in range(reps):
         if variant == 0:
-            gemm._gemv_t_rows(a, B, k, C, np.int64(0), C.shape[0])
+            gemm._dots_rows(a, k, 1, B, k, k, C, 0, np.int64(0), C.shape[0])
         elif variant == 1:
             rows4_wide(a, B, k, C, np.int64(0), C.shape[0])
         else:

@@ -45,9 +45,13 @@ block, over the k blocks in a fixed order, and the k blocking depends on k alone
 so every path (serial, direct, parallel, halves, pair) gives the same bits and results
 are bitwise identical for any number of threads.
 
+Forward products of at most ``DOTS_MAX_ROWS`` rows (predictions of a few samples) pack
+nothing: one dot per output, W read in place once (``_dots_rows``; a packed W cost
+2-4x more at 2-4 rows of W1's first layer: NOTES section 60).
+
 Small products go to BLAS instead when ``BLAS_SMALL`` (SciPy installed and
 ``FASTBP_GEMM`` not ``own``): ``np.dot`` in compiled code, which Numba routes to
-SciPy's OpenBLAS, for batch > 1 and ``M*N*K <= BLAS_MAX_MNK`` — sizes where
+SciPy's OpenBLAS, for batch > 1 (forward: > ``DOTS_MAX_ROWS``) and ``M*N*K <= BLAS_MAX_MNK`` — sizes where
 OpenBLAS's small-matrix kernels beat the packed path 1.4-2.5x and that it runs
 on the calling thread (NOTES section 15).  On AVX-512 CPUs (``BLAS_NT_TRANSPOSE``),
 forward products of at least ``BLAS_NT_MIN_ROWS`` rows and ``BLAS_NT_MIN_OUT`` outputs
@@ -117,7 +121,8 @@ BLAS_NT_MIN_OUT = 32    # ... this many outputs runs on a transposed copy of W (
 # (1.31-1.85x, section 42); on a Zen 3 (its Haswell kernels) it lost at every shape,
 # 0.78-0.94x with the same bits, and W3's step ran 1.06x / 1.11x faster without it (section 54)
 BLAS_NT_TRANSPOSE = VECTOR_BITS >= 512
-GEMV_ROWS = 64       # outputs per parallel task of the batch-1 (dot) path (a multiple of 4)
+GEMV_ROWS = 64       # outputs per parallel task of the dot path (a multiple of 4)
+DOTS_MAX_ROWS = 8    # forward products of at most this many rows run as dots (NOTES 60)
 GEMV_PAR_FLOPS = 300000  # the dot path runs in parallel from here (it is memory-bound: NOTES 12)
 GEMV_COLS = 256      # outputs per parallel task of the batch-1 (axpy) path
 MAX_SLOTS = 64       # most threads a dynamically scheduled region uses (each claims tasks until none are left)
@@ -778,61 +783,70 @@ def _gemm_parallel(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep):
 
 
 @jit(fastmath=set(FASTMATH_REDUCE))
-def _gemv_t_rows(a, B, k, C, j0, j1):
-    """C[j] = sum_p a[p] * B[j*k + p] for j in [j0, j1), four rows of B per pass over a.
+def _dots_rows(A, ars, m, B, brs, k, C, ldc, j0, j1):
+    """C[i*ldc + j] = sum_p A[i*ars + p] * B[j*brs + p] for the m rows i of A and j in [j0, j1):
+    four rows of B per pass, each pass over every row of A (the 4k elements of B stay in
+    L1 across them, so B is read from memory once whatever m is).
 
     ``reassoc`` lets LLVM vectorize the reductions; their order is fixed by the
     compiled code and the row grouping (which starts at ``j0``), not by the thread
-    count.  Four rows share each load of ``a``: 1.5x faster than one dot per row
-    (NOTES section 12).  512-bit vectors allowed (``_wide_vectors``): LLVM's tuning for
+    count or by m.  Four rows share each load of A's row: 1.5x faster than one dot per
+    row (NOTES section 12).  512-bit vectors allowed (``_wide_vectors``): LLVM's tuning for
     Intel's AVX-512 cores picks 256-bit ones, which ran this kernel 1.13-1.25x slower on
     the Xeon of NOTES section 53."""
     microkernels._wide_vectors()
     zero = C.dtype.type(0)
     j = j0
     while j + 4 <= j1:
-        b0 = B[j * k:(j + 1) * k]
-        b1 = B[(j + 1) * k:(j + 2) * k]
-        b2 = B[(j + 2) * k:(j + 3) * k]
-        b3 = B[(j + 3) * k:(j + 4) * k]
-        s0 = zero
-        s1 = zero
-        s2 = zero
-        s3 = zero
-        for p in range(k):
-            x = a[p]
-            s0 += x * b0[p]
-            s1 += x * b1[p]
-            s2 += x * b2[p]
-            s3 += x * b3[p]
-        C[j] = s0
-        C[j + 1] = s1
-        C[j + 2] = s2
-        C[j + 3] = s3
+        b0 = B[j * brs:j * brs + k]
+        b1 = B[(j + 1) * brs:(j + 1) * brs + k]
+        b2 = B[(j + 2) * brs:(j + 2) * brs + k]
+        b3 = B[(j + 3) * brs:(j + 3) * brs + k]
+        for i in range(m):
+            a = A[i * ars:i * ars + k]
+            s0 = zero
+            s1 = zero
+            s2 = zero
+            s3 = zero
+            for p in range(k):
+                x = a[p]
+                s0 += x * b0[p]
+                s1 += x * b1[p]
+                s2 += x * b2[p]
+                s3 += x * b3[p]
+            c = i * ldc + j
+            C[c] = s0
+            C[c + 1] = s1
+            C[c + 2] = s2
+            C[c + 3] = s3
         j += 4
     while j < j1:
-        b0 = B[j * k:(j + 1) * k]
-        s0 = zero
-        for p in range(k):
-            s0 += a[p] * b0[p]
-        C[j] = s0
+        b0 = B[j * brs:j * brs + k]
+        for i in range(m):
+            a = A[i * ars:i * ars + k]
+            s0 = zero
+            for p in range(k):
+                s0 += a[p] * b0[p]
+            C[i * ldc + j] = s0
         j += 1
 
 
 @jit
-def _gemv_t_serial(a, B, k, C):
-    _gemv_t_rows(a, B, k, C, np.int64(0), C.shape[0])
+def _dots_serial(A, ars, m, B, brs, k, C, ldc, n):
+    """C (m rows ``ldc`` apart, n columns) = A·Bᵀ by ``_dots_rows``, on this thread."""
+    _dots_rows(A, ars, m, B, brs, k, C, ldc, np.int64(0), n)
 
 
 @jit_parallel
-def _gemv_t_parallel(a, B, k, C):
-    n = C.shape[0]
+def _dots_parallel(A, ars, m, B, brs, k, C, ldc, n):
+    """``_dots_serial`` in tasks of ``GEMV_ROWS`` outputs (multiples of 4: the same groups
+    of four, so the same bits, at any thread count)."""
     nb = _cdiv(n, GEMV_ROWS)
     bits = fpenv.current()
     for t in prange(nb):
         old = fpenv.adopt(bits)
         j0 = np.int64(t) * GEMV_ROWS
-        _gemv_t_rows(a, B, k, C, j0, min(n, j0 + GEMV_ROWS))
+        _dots_rows(A, ars, m, B, brs, k, C, ldc, j0, min(n, j0 + GEMV_ROWS))
         fpenv.leave(old)
 
 
@@ -901,14 +915,15 @@ def _gemm(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep, path):
         return
     if path == PATH_AUTO:
         par = 2.0 * m * n * k >= PAR_FLOPS
-        if m == 1 and acs == 1 and brs == 1:
-            # matrix-vector, B's columns contiguous (forward at batch 1): one dot per output
-            # (serial and parallel give the same bits: tasks start at multiples of 4 rows; at
-            # one thread the parallel region costs ~5 µs of W1's 25: NOTES section 28)
-            if 2.0 * n * k >= GEMV_PAR_FLOPS and _num_threads() > 1:
-                _gemv_t_parallel(A[:k], B, k, C)
+        if m <= DOTS_MAX_ROWS and acs == 1 and brs == 1:
+            # B's columns contiguous (the forward) with few rows of A: one dot per output,
+            # nothing packed (serial and parallel give the same bits: tasks start at
+            # multiples of 4 rows; at one thread the parallel region costs ~5 µs of W1's
+            # batch-1 25: NOTES section 28; a packed W costs far more than two rows: section 60)
+            if 2.0 * m * n * k >= GEMV_PAR_FLOPS and _num_threads() > 1:
+                _dots_parallel(A, ars, m, B, bcs, k, C, n, n)
             else:
-                _gemv_t_serial(A[:k], B, k, C)
+                _dots_serial(A, ars, m, B, bcs, k, C, n, n)
             _epilogue_whole(ep, m, n)
             return
         if m == 1 and bcs == 1:
@@ -1014,6 +1029,14 @@ def _blas_small(M, N, K):
 
 
 @jit
+def _nt_to_blas(M, N, K):
+    """Whether a forward product (``matmul_nt``) goes to BLAS: a ``_blas_small`` one with more
+    rows than the dot path takes (OpenBLAS ran 2-4 rows of W1's 256x256 layer in 59-76 µs,
+    the dots in 9-17: NOTES section 60)."""
+    return M > DOTS_MAX_ROWS and _blas_small(M, N, K)
+
+
+@jit
 def _blas_nt(A, W, work, out):
     """out = A @ W.T through BLAS (a ``_blas_small`` product).  With ``BLAS_NT_TRANSPOSE``
     (AVX-512), from ``BLAS_NT_MIN_ROWS`` rows and ``BLAS_NT_MIN_OUT`` outputs, W is first
@@ -1041,7 +1064,7 @@ def matmul_nt(A, W, work, out):
     M, K = A.shape
     N = W.shape[0]
     if BLAS_SMALL:
-        if _blas_small(M, N, K):
+        if _nt_to_blas(M, N, K):
             _blas_nt(A, W, work, out)
             return
     own_nt(A, W, work, out, _no_epilogue(out), np.int64(PATH_AUTO))
@@ -1080,7 +1103,7 @@ def matmul_nt_bias_act(A, W, bias, act, alpha, work, Z, Aout):
     if Aout.shape[0] != M or Aout.shape[1] != N:
         raise ValueError("Aout must have shape (A.shape[0], W.shape[0])")
     if BLAS_SMALL:
-        if _blas_small(M, N, K):
+        if _nt_to_blas(M, N, K):
             _blas_nt(A, W, work, Z)
             activations.bias_act_forward(Z, bias, act, alpha, Aout)
             return

@@ -116,7 +116,7 @@ def test_gemm_backend_setting_is_validated():
 # (one column panel) the parallel path; at 1 thread all run serially (the parallel path with
 # several column panels, which more threads take, against the others: the tests with ``path``)
 @pytest.mark.parametrize("shape", [(129, 257, 257), (256, 384, 700), (700, 13, 300), (1, 300, 700), (1, 301, 700),
-                                   (33, 40, 70)],
+                                   (33, 40, 70), (5, 301, 700)],
                          ids=lambda s: "x".join(map(str, s)))
 def test_bitwise_identical_across_thread_counts(shape):
     if numba.config.NUMBA_NUM_THREADS < 2:
@@ -133,6 +133,28 @@ def test_bitwise_identical_across_thread_counts(shape):
                 numba.set_num_threads(nthreads)
                 results.append(_run(fn, x, y, oshape, dtype, M, N, K))
             assert results[0].tobytes() == results[1].tobytes() == results[2].tobytes(), fn.__name__
+    finally:
+        numba.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("N, K", [(301, 700), (13, 33)], ids=["301x700", "13x33"])
+def test_forward_rows_do_not_depend_on_how_many_rows_come_with_them(N, K, dtype):
+    """Up to ``DOTS_MAX_ROWS`` rows the forward product runs as dots (W read in place, one
+    pass of four outputs at a time over every row): each row gets the bits it gets alone
+    (batch 1), whatever the batch, at 1 and 2 threads, and the reference's values."""
+    M = gemm.DOTS_MAX_ROWS
+    A, W, _ = _operands(M + 1, N, K, dtype, seed=7)
+    before = numba.get_num_threads()
+    try:
+        for threads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+            numba.set_num_threads(threads)
+            alone = [_run(gemm.matmul_nt, A[i:i + 1], W, (1, N), dtype, 1, N, K)[0] for i in range(M)]
+            for m in range(2, M + 1):
+                got = _run(gemm.matmul_nt, A[:m], W, (m, N), dtype, m, N, K)
+                for i in range(m):
+                    assert got[i].tobytes() == alone[i].tobytes(), (threads, m, i)
+                _check(got, ref.matmul_nt(A[:m], W), K, dtype)
     finally:
         numba.set_num_threads(before)
 
@@ -382,9 +404,9 @@ def test_tile_width_follows_the_vector_width():
 
 
 # serial, two-thread halves (two shapes), parallel at 2 threads (one column panel),
-# matrix-vector (batch 1), BLAS-sized, empty reduction
+# dots (batch 1 and a few rows), BLAS-sized, empty reduction
 EPILOGUE_SHAPES = [(7, 33, 17), (129, 257, 257), (400, 520, 300), (400, 13, 300), (1, 301, 700), (1, 20, 9),
-                   (33, 40, 70), (5, 9, 0)]
+                   (6, 301, 700), (33, 40, 70), (5, 9, 0)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
