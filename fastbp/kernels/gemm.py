@@ -1031,8 +1031,8 @@ def _blas_small(M, N, K):
 @jit
 def _nt_to_blas(M, N, K):
     """Whether a forward product (``matmul_nt``) goes to BLAS: a ``_blas_small`` one with more
-    rows than the dot path takes (OpenBLAS ran 2-4 rows of W1's 256x256 layer in 59-76 µs,
-    the dots in 9-17: NOTES section 60)."""
+    rows than the dot path takes (OpenBLAS ran 2-4 rows of W1's 256x256 layer in 47-76 µs,
+    the dots in 8-18: NOTES section 60)."""
     return M > DOTS_MAX_ROWS and _blas_small(M, N, K)
 
 
