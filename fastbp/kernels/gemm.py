@@ -839,14 +839,16 @@ def _dots_serial(A, ars, m, B, brs, k, C, ldc, n):
 
 @jit_parallel
 def _dots_parallel(A, ars, m, B, brs, k, C, ldc, n):
-    """``_dots_serial`` in tasks of ``GEMV_ROWS`` outputs (multiples of 4: the same groups
-    of four, so the same bits, at any thread count)."""
-    nb = _cdiv(n, GEMV_ROWS)
+    """``_dots_serial`` in tasks of at most ``GEMV_ROWS`` outputs, and at least one task a
+    thread (64 outputs were one task: NOTES section 60).  Task sizes are multiples of 4, so
+    every task starts a group of four: the same groups, so the same bits, at any thread count."""
+    rows = min(GEMV_ROWS, _cdiv(_cdiv(n, _num_threads()), 4) * 4)
+    nb = _cdiv(n, rows)
     bits = fpenv.current()
     for t in prange(nb):
         old = fpenv.adopt(bits)
-        j0 = np.int64(t) * GEMV_ROWS
-        _dots_rows(A, ars, m, B, brs, k, C, ldc, j0, min(n, j0 + GEMV_ROWS))
+        j0 = np.int64(t) * rows
+        _dots_rows(A, ars, m, B, brs, k, C, ldc, j0, min(n, j0 + rows))
         fpenv.leave(old)
 
 

@@ -116,7 +116,7 @@ def test_gemm_backend_setting_is_validated():
 # (one column panel) the parallel path; at 1 thread all run serially (the parallel path with
 # several column panels, which more threads take, against the others: the tests with ``path``)
 @pytest.mark.parametrize("shape", [(129, 257, 257), (256, 384, 700), (700, 13, 300), (1, 300, 700), (1, 301, 700),
-                                   (33, 40, 70), (5, 301, 700)],
+                                   (33, 40, 70), (5, 301, 700), (3, 62, 5000)],
                          ids=lambda s: "x".join(map(str, s)))
 def test_bitwise_identical_across_thread_counts(shape):
     if numba.config.NUMBA_NUM_THREADS < 2:
