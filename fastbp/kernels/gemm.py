@@ -51,7 +51,8 @@ nothing: one dot per output, W read in place once (``_dots_rows``; a packed W co
 
 Small products go to BLAS instead when ``BLAS_SMALL`` (SciPy installed and
 ``FASTBP_GEMM`` not ``own``): ``np.dot`` in compiled code, which Numba routes to
-SciPy's OpenBLAS, for batch > 1 (forward: > ``DOTS_MAX_ROWS``) and ``M*N*K <= BLAS_MAX_MNK`` — sizes where
+SciPy's OpenBLAS, for batch > 1 (forward and input gradient: > ``DOTS_MAX_ROWS``) and
+``M*N*K <= BLAS_MAX_MNK`` — sizes where
 OpenBLAS's small-matrix kernels beat the packed path 1.4-2.5x and that it runs
 on the calling thread (NOTES section 15).  On AVX-512 CPUs (``BLAS_NT_TRANSPOSE``),
 forward products of at least ``BLAS_NT_MIN_ROWS`` rows and ``BLAS_NT_MIN_OUT`` outputs
@@ -1031,10 +1032,12 @@ def _blas_small(M, N, K):
 
 
 @jit
-def _nt_to_blas(M, N, K):
-    """Whether a forward product (``matmul_nt``) goes to BLAS: a ``_blas_small`` one with more
-    rows than the dot path takes (OpenBLAS ran 2-4 rows of W1's 256x256 layer in 47-76 µs,
-    the dots in 8-18: NOTES section 60)."""
+def _rows_to_blas(M, N, K):
+    """Whether a forward (``matmul_nt``) or input-gradient (``matmul_nn``) product goes to BLAS:
+    a ``_blas_small`` one with more than ``DOTS_MAX_ROWS`` rows.  At 2-4 rows of W1's 256x256
+    layer OpenBLAS ran the forward in 47-76 µs (the dots: 8-18) and the input gradient in
+    47-49 (the packed path: 22-23); W1's training step at 2-4 rows ran 1.09-1.28x faster
+    without it (NOTES section 60)."""
     return M > DOTS_MAX_ROWS and _blas_small(M, N, K)
 
 
@@ -1066,7 +1069,7 @@ def matmul_nt(A, W, work, out):
     M, K = A.shape
     N = W.shape[0]
     if BLAS_SMALL:
-        if _nt_to_blas(M, N, K):
+        if _rows_to_blas(M, N, K):
             _blas_nt(A, W, work, out)
             return
     own_nt(A, W, work, out, _no_epilogue(out), np.int64(PATH_AUTO))
@@ -1105,7 +1108,7 @@ def matmul_nt_bias_act(A, W, bias, act, alpha, work, Z, Aout):
     if Aout.shape[0] != M or Aout.shape[1] != N:
         raise ValueError("Aout must have shape (A.shape[0], W.shape[0])")
     if BLAS_SMALL:
-        if _nt_to_blas(M, N, K):
+        if _rows_to_blas(M, N, K):
             _blas_nt(A, W, work, Z)
             activations.bias_act_forward(Z, bias, act, alpha, Aout)
             return
@@ -1140,7 +1143,7 @@ def matmul_nn(D, W, work, out):
     M, N = D.shape
     K = W.shape[1]
     if BLAS_SMALL:
-        if _blas_small(M, N, K):
+        if _rows_to_blas(M, N, K):
             np.dot(D, W, out)
             return
     own_nn(D, W, work, out, np.int64(PATH_AUTO))

@@ -159,6 +159,22 @@ def test_forward_rows_do_not_depend_on_how_many_rows_come_with_them(N, K, dtype)
         numba.set_num_threads(before)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_input_gradient_of_a_few_rows_runs_on_the_own_core(dtype):
+    """Up to ``DOTS_MAX_ROWS`` rows ``matmul_nn`` leaves BLAS aside even where the product is
+    BLAS-sized (OpenBLAS ran such products 2x slower: NOTES section 60): its bits are the
+    packed core's.  (Without SciPy every product runs on the own core.)"""
+    N, K = 64, 48
+    for m in range(2, gemm.DOTS_MAX_ROWS + 1):
+        _, W, D = _operands(m, N, K, dtype, seed=m)
+        assert gemm._blas_small(m, N, K)
+        got = _run(gemm.matmul_nn, D, W, (m, K), dtype, m, N, K)
+        want = np.full((m, K), np.nan, dtype)
+        gemm.own_nn(D, W, np.empty(gemm.work_size(m, N, K), dtype), want, AUTO)
+        assert got.tobytes() == want.tobytes(), m
+        _check(got, ref.matmul_nn(D, W), N, dtype)
+
+
 # n just above one column panel, an odd number of panels, ragged tiles, several k blocks
 HALVES_SHAPES = [(129, 257, 257), (7, 33, 17), (64, 65, 600), (300, 40, 5), (6, 96, 256)]
 
