@@ -8,8 +8,7 @@ import numpy as np
 import fastbp as fb
 from fastbp.kernels import gemm
 
-from few_rows import dots, tiles  # benchmarks/probes (the script folder is on sys.path)
-from timing import median_us
+from few_rows import dots, interleaved_us, tiles  # benchmarks/probes (the script folder is on sys.path)
 
 
 def main():
@@ -26,13 +25,7 @@ def main():
             reps = 10
             calls = [lambda: dots(reps, A, W, outs[0], False), lambda: dots(reps, A, W, outs[1], True),
                      lambda: tiles(reps, A, W, work, outs[2], path)]
-            for f in calls:
-                f()
-            ts = [[] for _ in calls]
-            for _ in range(7):
-                for i, f in enumerate(calls):
-                    ts[i].append(median_us(f, 1, 1) / reps)
-            print(f"{m}x{n}x{k}: " + " / ".join(f"{np.median(t):7.0f}" for t in ts), flush=True)
+            print(f"{m}x{n}x{k}: " + " / ".join(f"{t:7.0f}" for t in interleaved_us(calls, reps)), flush=True)
 
 
 if __name__ == "__main__":
