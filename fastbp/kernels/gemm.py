@@ -123,7 +123,8 @@ BLAS_NT_MIN_OUT = 32    # ... this many outputs runs on a transposed copy of W (
 # 0.78-0.94x with the same bits, and W3's step ran 1.06x / 1.11x faster without it (section 54)
 BLAS_NT_TRANSPOSE = VECTOR_BITS >= 512
 GEMV_ROWS = 64       # outputs per parallel task of the dot path (a multiple of 4)
-DOTS_MAX_ROWS = 8    # forward products of at most this many rows run as dots (NOTES 60)
+DOTS_MAX_ROWS = 8    # forward products of at most this many rows run as dots; those and input
+                     # gradients that small never go to BLAS (``_rows_to_blas``, NOTES 60)
 GEMV_PAR_FLOPS = 300000  # the dot path runs in parallel from here (it is memory-bound: NOTES 12)
 GEMV_COLS = 256      # outputs per parallel task of the batch-1 (axpy) path
 MAX_SLOTS = 64       # most threads a dynamically scheduled region uses (each claims tasks until none are left)
