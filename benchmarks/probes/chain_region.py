@@ -97,11 +97,11 @@ def region(x, W1, b1, W2, b2, W3, b3, h1, h2, out, flags):
 @jit
 def chain(x, W1, b1, W2, b2, W3, b3, h1, h2, out):
     # k and n at run time, as in the product: a constant k changes the reduction's bits
-    gemm._dots_parallel(x, x.shape[0], 1, W1, x.shape[0], x.shape[0], h1, 0, h1.shape[0])
+    gemm._dots_parallel(x, x.shape[0], 1, W1, x.shape[0], x.shape[0], h1, h1.shape[0])
     _relu_bias(h1, b1, 0, h1.shape[0])
-    gemm._dots_serial(h1, h1.shape[0], 1, W2, h1.shape[0], h1.shape[0], h2, 0, h2.shape[0])
+    gemm._dots_serial(h1, h1.shape[0], 1, W2, h1.shape[0], h1.shape[0], h2, h2.shape[0])
     _relu_bias(h2, b2, 0, h2.shape[0])
-    gemm._dots_serial(h2, h2.shape[0], 1, W3, h2.shape[0], h2.shape[0], out, 0, out.shape[0])
+    gemm._dots_serial(h2, h2.shape[0], 1, W3, h2.shape[0], h2.shape[0], out, out.shape[0])
     _relu_bias(out, b3, 0, out.shape[0])
 
 

@@ -33,9 +33,9 @@ def dots(reps, A, W, out, par):
     c = out.reshape(-1)
     for _ in range(reps):
         if par:
-            gemm._dots_parallel(a, np.int64(k), np.int64(m), w, np.int64(k), np.int64(k), c, np.int64(n), np.int64(n))
+            gemm._dots_parallel(a, np.int64(k), np.int64(m), w, np.int64(k), np.int64(k), c, np.int64(n))
         else:
-            gemm._dots_serial(a, np.int64(k), np.int64(m), w, np.int64(k), np.int64(k), c, np.int64(n), np.int64(n))
+            gemm._dots_serial(a, np.int64(k), np.int64(m), w, np.int64(k), np.int64(k), c, np.int64(n))
 
 
 @jit

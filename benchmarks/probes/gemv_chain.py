@@ -28,9 +28,9 @@ def chain(x, W1, b1, W2, b2, W3, b3, h1, h2, out, par1, par2, par3):
     for W, b, a, z, par in ((W1, b1, x, h1, par1), (W2, b2, h1, h2, par2), (W3, b3, h2, out, par3)):
         k = a.shape[0]
         if par:
-            gemm._dots_parallel(a, k, 1, W, k, k, z, 0, z.shape[0])
+            gemm._dots_parallel(a, k, 1, W, k, k, z, z.shape[0])
         else:
-            gemm._dots_serial(a, k, 1, W, k, k, z, 0, z.shape[0])
+            gemm._dots_serial(a, k, 1, W, k, k, z, z.shape[0])
         _relu_bias(z, b)
 
 
@@ -40,7 +40,7 @@ def _pair_tail(parts, b2, W3, b3, h2, out):
     for j in range(h2.shape[0]):
         h2[j] = parts[0, j] + parts[1, j]
     _relu_bias(h2, b2)
-    gemm._dots_serial(h2, h2.shape[0], 1, W3, h2.shape[0], h2.shape[0], out, 0, out.shape[0])
+    gemm._dots_serial(h2, h2.shape[0], 1, W3, h2.shape[0], h2.shape[0], out, out.shape[0])
     _relu_bias(out, b3)
 
 

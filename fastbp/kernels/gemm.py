@@ -834,13 +834,13 @@ def _dots_rows(A, ars, m, B, brs, k, C, ldc, j0, j1):
 
 
 @jit
-def _dots_serial(A, ars, m, B, brs, k, C, ldc, n):
-    """C (m rows ``ldc`` apart, n columns) = A·Bᵀ by ``_dots_rows``, on this thread."""
-    _dots_rows(A, ars, m, B, brs, k, C, ldc, np.int64(0), n)
+def _dots_serial(A, ars, m, B, brs, k, C, n):
+    """C (m, n, row-major) = A·Bᵀ by ``_dots_rows``, on this thread."""
+    _dots_rows(A, ars, m, B, brs, k, C, n, np.int64(0), n)
 
 
 @jit_parallel
-def _dots_parallel(A, ars, m, B, brs, k, C, ldc, n):
+def _dots_parallel(A, ars, m, B, brs, k, C, n):
     """``_dots_serial`` in tasks of at most ``GEMV_ROWS`` outputs, and at least one task a
     thread (64 outputs were one task: NOTES section 60).  Task sizes are multiples of 4, so
     every task starts a group of four: the same groups, so the same bits, at any thread count."""
@@ -850,7 +850,7 @@ def _dots_parallel(A, ars, m, B, brs, k, C, ldc, n):
     for t in prange(nb):
         old = fpenv.adopt(bits)
         j0 = np.int64(t) * rows
-        _dots_rows(A, ars, m, B, brs, k, C, ldc, j0, min(n, j0 + rows))
+        _dots_rows(A, ars, m, B, brs, k, C, n, j0, min(n, j0 + rows))
         fpenv.leave(old)
 
 
@@ -925,9 +925,9 @@ def _gemm(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep, path):
             # multiples of 4 rows; at one thread the parallel region costs ~5 µs of W1's
             # batch-1 25: NOTES section 28; a packed W costs far more than two rows: section 60)
             if 2.0 * m * n * k >= GEMV_PAR_FLOPS and _num_threads() > 1:
-                _dots_parallel(A, ars, m, B, bcs, k, C, n, n)
+                _dots_parallel(A, ars, m, B, bcs, k, C, n)
             else:
-                _dots_serial(A, ars, m, B, bcs, k, C, n, n)
+                _dots_serial(A, ars, m, B, bcs, k, C, n)
             _epilogue_whole(ep, m, n)
             return
         if m == 1 and bcs == 1:
