@@ -89,8 +89,18 @@ class Worker:
         self.proc.wait()
 
 
+def pinned_cpus(threads):
+    """The CPUs a worker runs on: the first ``threads`` of those this process may use, so that
+    a peer whose pool cannot be sized (XLA's) runs on as many cores as the others; all of
+    them when there are no more than ``threads``."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return cpus[:threads] if threads < len(cpus) else cpus
+
+
 def serve(framework, threads):
     """Worker loop: ``step W seconds`` / ``infer W seconds`` → calls per second; W2 extras."""
+    # before any framework starts a thread pool: its threads inherit the affinity
+    os.sched_setaffinity(0, pinned_cpus(threads))
     if framework == "fastbp":
         fb.set_num_threads(threads)
     bench._limit_threads(threads)
@@ -113,6 +123,17 @@ def serve(framework, threads):
                     built[key]()
             value = rate(built[key], float(seconds))
         print(value, flush=True)
+
+
+def cpu_list(cpus):
+    """``[0, 1, 2, 5]`` as ``0-2,5``."""
+    runs = []
+    for c in cpus:
+        if runs and c == runs[-1][1] + 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def wait_quiet(workers):
@@ -197,14 +218,14 @@ def backward_forward_ratio(widths, batch, rounds):
     return statistics.median(bwd) / statistics.median(fwd), statistics.median(fwd), statistics.median(bwd)
 
 
-def print_bounds(workers, measured, peers, rounds, seconds):
+def print_bounds(workers, measured, peers, rounds, seconds, threads):
     """The ``--bounds`` block: per workload, its step's FLOPs, the samples/s its products alone
     allow at the register tile's rate (median of ``rounds``), the share of it fastbp's step
     reaches, and the bound's ratio to every peer measured above in this run."""
     # the tile request takes no workload; the worker protocol wants one
     tile = interleaved(workers, "tile", "W1", rounds, seconds, names=["fastbp"])["fastbp"]
     print(f"bound: the step's products alone at the {gemm.MR}x{gemm.NR} register tile's rate with its operands "
-          f"in L1, {tile:.0f} GFLOP/s on {fb.get_num_threads()} thread(s)")
+          f"in L1, {tile:.0f} GFLOP/s on {threads} thread(s)")
     print(f"{'workload':<10}{'MFLOP':>8}{'bound':>12}{'fastbp':>10}{'of bound':>10}"
           + "".join(f"{'bound/' + p:>13}" for p in peers))
     for w, samples in measured.items():
@@ -235,7 +256,8 @@ def main(argv=None):
     env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
     print(f"fastbp {fb.__version__}, {args.threads} thread(s), {os.cpu_count()} CPUs; OpenBLAS env: "
           f"{env or 'unset'}; median of {args.rounds} interleaved rounds of >= {args.seconds:g} s, "
-          f"one process per framework" + ("; jax runs XLA's own thread pool" if "jax" in peers else ""))
+          f"one process per framework, each on CPUs {cpu_list(pinned_cpus(args.threads))}"
+          + ("; jax runs XLA's own thread pool on them" if "jax" in peers else ""))
     workers = {n: Worker(n, args.threads) for n in names}
     try:
         header = f"{'workload':<22}" + "".join(f"{n:>11}" for n in names) + "".join(f"{'/' + p:>9}" for p in peers)
@@ -264,7 +286,7 @@ def main(argv=None):
               + "".join(f"{calls['fastbp'] / calls[p]:>8.2f}x" for p in peers))
         print("ratios: fastbp / peer in samples/s, peer time / fastbp time in latency (above 1: fastbp faster)")
         if args.bounds:
-            print_bounds(workers, measured, peers, args.rounds, args.seconds)
+            print_bounds(workers, measured, peers, args.rounds, args.seconds, args.threads)
     finally:
         for worker in workers.values():
             worker.close()

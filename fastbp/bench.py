@@ -10,6 +10,7 @@ BLAS, elementwise work in numpy); torch runs eager mode; JAX runs one
 """
 import importlib.util
 import itertools
+import os
 import statistics
 import sys
 import time
@@ -142,8 +143,16 @@ def torch_step(widths, batch):
     return step
 
 
-def jax_step(widths, batch):
+def _import_jax_on_cpu():
+    """jax, its backend set to the CPU unless JAX_PLATFORMS says otherwise: on a machine with
+    a GPU, jax would train there and the table would compare a CPU library with a GPU."""
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
     import jax
+    return jax
+
+
+def jax_step(widths, batch):
+    jax = _import_jax_on_cpu()
     import jax.numpy as jnp
     Ws, bs = init_params(widths)
     params = [(jnp.asarray(W), jnp.asarray(b)) for W, b in zip(Ws, bs)]
@@ -221,7 +230,7 @@ def torch_infer(widths, batch):
 
 
 def jax_infer(widths, batch):
-    import jax
+    jax = _import_jax_on_cpu()
     import jax.numpy as jnp
     Ws, bs = init_params(widths)
     params = [(jnp.asarray(W), jnp.asarray(b)) for W, b in zip(Ws, bs)]
