@@ -3,8 +3,9 @@
 The products take other paths above two threads (the parallel path instead of the column
 halves and the backward pair), which the rest of the suite never runs on a two-core
 machine: Numba allows at most NUMBA_NUM_THREADS threads, the core count by default.  So a
-fresh process with NUMBA_NUM_THREADS=4 trains the same models at 1, 3 and 4 threads, and
-switches the thread count between steps of one model.
+fresh process with NUMBA_NUM_THREADS=16 trains the same models at 1, 3, 4 and 16 threads
+(at 16, the parallel path cuts W4's products into smaller tasks), and switches the thread
+count between steps of one model.
 """
 import os
 import subprocess
@@ -31,21 +32,23 @@ SCRIPT = textwrap.dedent("""
         model.fit(x, y, optimizer=opt, epochs=1, batch_size=batch, seed=3)
         return np.concatenate([model.parameters().params, predicted.ravel()])
 
-    # products above the parallel threshold (W2-like, odd sizes) and W1's shape
+    # products above the parallel threshold (W2-like, odd sizes), W1's shape, and W4's, whose
+    # 64-row products are split into more tasks at 16 threads than at 4 (gemm._task_panels)
     for widths, batch, dtype in [([300, 1030, 517, 10], 97, np.float32),
-                                 ([784, 256, 256, 10], 128, np.float32)]:
+                                 ([784, 256, 256, 10], 128, np.float32),
+                                 ([256, 256, 256, 10], 64, np.float32)]:
         one = train(widths, batch, dtype, [1, 1, 1, 1])
-        for threads_per_step in ([3, 3, 3, 3], [4, 4, 4, 4], [4, 1, 2, 3]):
+        for threads_per_step in ([3, 3, 3, 3], [4, 4, 4, 4], [4, 1, 2, 3], [16, 16, 9, 16]):
             same = np.array_equal(one, train(widths, batch, dtype, threads_per_step))
             print(widths, batch, np.dtype(dtype).name, threads_per_step, same)
 """)
 
 
-def test_training_and_predict_are_bitwise_identical_at_three_and_four_threads():
-    env = dict(os.environ, NUMBA_NUM_THREADS="4")
+def test_training_and_predict_are_bitwise_identical_at_three_to_sixteen_threads():
+    env = dict(os.environ, NUMBA_NUM_THREADS="16")
     r = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=ROOT,
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     lines = r.stdout.strip().splitlines()
-    assert len(lines) == 6, r.stdout
+    assert len(lines) == 12, r.stdout
     assert all(line.endswith("True") for line in lines), r.stdout

@@ -33,7 +33,8 @@ thread (section 19).  Otherwise the parallel path opens two ``prange`` regions p
 product whatever k is: one packs the panels of every k block (threads claim panels
 from an atomic counter, since B panels are NR/MR times larger than A's: NOTES
 section 18), one runs the output-block tasks, each looping over all k blocks in
-order (NOTES section 10).
+order (NOTES section 10); the tasks are made smaller, down to one tile, until every
+thread has one (NOTES section 61).
 
 Compile time: the packed paths' leaves (``_pack_task``, ``_pack_b_block``,
 ``_compute_task``: packs, tiles and epilogues) are compiled once per dtype as C callbacks
@@ -238,10 +239,16 @@ def _halves_size(m, n, k):
 
 
 @jit
+def _slots(m, n):
+    """Most task slots ``_gemm_parallel`` runs for (m, n): one a task of one tile, at most ``MAX_SLOTS``."""
+    return min(_cdiv(m, MR) * _cdiv(n, NR), MAX_SLOTS)
+
+
+@jit
 def _parallel_size(m, n, k):
-    """Scratch of ``_gemm_parallel``: every k block's A and B panels packed up front, the
-    edge tiles, and the counter its pack tasks are claimed by."""
-    return ALIGN + _cdiv(m, MR) * MR * k + _cdiv(n, NR) * NR * k + ALIGN + _ntasks(m, n) * MR * NR + 1
+    """Scratch of ``_gemm_parallel``: every k block's A and B panels packed up front, a
+    tile for each task slot, and the counter its tasks are claimed by."""
+    return ALIGN + _cdiv(m, MR) * MR * k + _cdiv(n, NR) * NR * k + ALIGN + _slots(m, n) * MR * NR + 1
 
 
 @jit
@@ -260,6 +267,33 @@ def _check_work(work, need):
 @jit
 def _ntasks(m, n):
     return _cdiv(_cdiv(m, MR), MC_PANELS) * _cdiv(_cdiv(n, NR), NC_PANELS)
+
+
+@jit
+def _task_panels(mp, np_, threads):
+    """Row and column micro-panels per task of the parallel path: ``MC_PANELS`` x ``NC_PANELS``,
+    halved (the larger first) until there are tasks for every thread or a task is one tile.
+    At 16 threads W4's 64-row products were 4 tasks of 4 x 4 panels, 12 cores idle (NOTES
+    section 61).  A task's size changes which thread computes an element, never its sum."""
+    mc, nc = MC_PANELS, NC_PANELS
+    while _cdiv(mp, mc) * _cdiv(np_, nc) < threads and (mc > 1 or nc > 1):
+        if nc >= mc:
+            nc = _cdiv(nc, 2)
+        else:
+            mc = _cdiv(mc, 2)
+    return mc, nc
+
+
+@jit
+def _task_block(t, mp, np_, mc, nc):
+    """Row panels [ip0, ip1) and column panels [jp0, jp1) of task t, tasks of mc x nc panels
+    numbered down the rows first."""
+    nbi = _cdiv(mp, mc)
+    bi = t % nbi
+    bj = t // nbi
+    ip0 = bi * mc
+    jp0 = bj * nc
+    return ip0, min(mp, ip0 + mc), jp0, min(np_, jp0 + nc)
 
 
 @jit
@@ -485,19 +519,10 @@ def _pack_task(t, mp, m, n, p0, kc, A, ars, acs, B, brs, bcs, work, a_off, b_off
 
 
 @jit(inline="always")
-def _compute_task(t, m, n, kc, add, C, ldc, work, a_off, b_off, t_off, ep, last):
-    """Output block t of C (m, n; rows ``ldc`` apart) over one k block; after the
-    ``last`` one, the epilogue ``ep`` (see ``_no_epilogue``) on the block, still in cache."""
-    mp = _cdiv(m, MR)
-    np_ = _cdiv(n, NR)
-    nbi = _cdiv(mp, MC_PANELS)
-    bi = t % nbi
-    bj = t // nbi
-    ip0 = bi * MC_PANELS
-    ip1 = min(mp, ip0 + MC_PANELS)
-    jp0 = bj * NC_PANELS
-    jp1 = min(np_, jp0 + NC_PANELS)
-    ts = t_off + t * MR * NR
+def _compute_task(ip0, ip1, jp0, jp1, m, n, kc, add, C, ldc, work, a_off, b_off, ts, ep, last):
+    """The output block of row panels [ip0, ip1) and column panels [jp0, jp1) of C (m, n;
+    rows ``ldc`` apart) over one k block, each tile through the scratch tile at ``ts``; after
+    the ``last`` one, the epilogue ``ep`` (see ``_no_epilogue``) on the block, still in cache."""
     for jp in range(jp0, jp1):
         j0 = jp * NR
         nr = min(NR, n - j0)
@@ -629,11 +654,11 @@ def _gemm_serial(m, n, k, A, ars, acs, B, brs, bcs, C, ldc, work, ep):
 # linked into every library above them, they made up most of a cold compile (NOTES 57).
 # Arrays cross as address and shape; the callbacks rebuild them and run the leaves above,
 # which are inlined into them (``inline="always"``: no library of their own).
-def _compute_leaf(t, m, n, kc, add, c, c_len, ldc, w, w_len, a_off, b_off, t_off,
+def _compute_leaf(ip0, ip1, jp0, jp1, m, n, kc, add, c, c_len, ldc, w, w_len, a_off, b_off, ts,
                   z, z_rows, z_cols, bias, bias_len, a, a_rows, a_cols, act, alpha, j0, last):
     ep = (carray(z, (z_rows, z_cols)), carray(bias, (bias_len,)), carray(a, (a_rows, a_cols)), act, alpha, j0)
-    _compute_task(t, m, n, kc, add != 0, carray(c, (c_len,)), ldc, carray(w, (w_len,)), a_off, b_off, t_off,
-                  ep, last != 0)
+    _compute_task(ip0, ip1, jp0, jp1, m, n, kc, add != 0, carray(c, (c_len,)), ldc, carray(w, (w_len,)),
+                  a_off, b_off, ts, ep, last != 0)
 
 
 def _pack_leaf(t, mp, m, n, p0, kc, a, a_len, ars, acs, b, b_len, brs, bcs, w, w_len, a_off, b_off):
@@ -650,7 +675,7 @@ def _link_leaves(dtype):
     i, p = types.int64, types.CPointer(dtype)
     name = str(dtype)
     return (
-        linked.c_function("compute_task_" + name, (i, i, i, i, i, p, i, i, p, i, i, i, i,
+        linked.c_function("compute_task_" + name, (i, i, i, i, i, i, i, i, p, i, i, p, i, i, i, i,
                                                    p, i, i, p, i, p, i, i, i, dtype, i, i), _compute_leaf),
         linked.c_function("pack_task_" + name, (i, i, i, i, i, i, p, i, i, i, p, i, i, i, p, i, i, i), _pack_leaf),
         linked.c_function("pack_b_block_" + name, (i, i, i, p, i, i, i, p, i, i), _pack_b_leaf),
@@ -660,20 +685,20 @@ def _link_leaves(dtype):
 _LEAVES = {dtype: _link_leaves(dtype) for dtype in (types.float32, types.float64)}
 
 
-def _compute_task_linked(t, m, n, kc, add, C, ldc, work, a_off, b_off, t_off, ep, last):
+def _compute_task_linked(ip0, ip1, jp0, jp1, m, n, kc, add, C, ldc, work, a_off, b_off, ts, ep, last):
     """``_compute_task`` through its compiled-once callback (inside jitted code only)."""
     raise NotImplementedError("only available inside Numba-compiled code")
 
 
 @overload(_compute_task_linked, inline="always")
-def _compute_task_linked_overload(t, m, n, kc, add, C, ldc, work, a_off, b_off, t_off, ep, last):
+def _compute_task_linked_overload(ip0, ip1, jp0, jp1, m, n, kc, add, C, ldc, work, a_off, b_off, ts, ep, last):
     call = _LEAVES[work.dtype][0]
     linked.bind(call)
 
-    def impl(t, m, n, kc, add, C, ldc, work, a_off, b_off, t_off, ep, last):
+    def impl(ip0, ip1, jp0, jp1, m, n, kc, add, C, ldc, work, a_off, b_off, ts, ep, last):
         Z, bias, A = ep[0], ep[1], ep[2]
-        call(t, m, n, kc, np.int64(add), data_address(C), C.size, ldc, data_address(work), work.size,
-             a_off, b_off, t_off, data_address(Z), Z.shape[0], Z.shape[1], data_address(bias), bias.size,
+        call(ip0, ip1, jp0, jp1, m, n, kc, np.int64(add), data_address(C), C.size, ldc, data_address(work),
+             work.size, a_off, b_off, ts, data_address(Z), Z.shape[0], Z.shape[1], data_address(bias), bias.size,
              data_address(A), A.shape[0], A.shape[1], ep[3], ep[4], ep[5], np.int64(last))
     return impl
 
@@ -714,6 +739,7 @@ def _gemm_packed(m, n, k, A, ars, acs, B, brs, bcs, C, ldc, work, ep):
     """The serial path by k blocks: pack A's and B's panels of the block, then its tiles."""
     nkb, kcmax = _kblocks(k)
     mp = _cdiv(m, MR)
+    np_ = _cdiv(n, NR)
     a_off, b_off, t_off = _offsets(work, m, n, kcmax)
     nt = _ntasks(m, n)
     for kb in range(nkb):
@@ -725,7 +751,9 @@ def _gemm_packed(m, n, k, A, ars, acs, B, brs, bcs, C, ldc, work, ep):
             _pack_task_linked(t, mp, m, n, p0, kc, A, ars, acs, B, brs, bcs, work, a_off, b_off)
         _pack_b_block_linked(n, p0, kc, B, brs, bcs, work, b_off)
         for t in range(nt):
-            _compute_task_linked(t, m, n, kc, kb > 0, C, ldc, work, a_off, b_off, t_off, ep, kb == nkb - 1)
+            ip0, ip1, jp0, jp1 = _task_block(t, mp, np_, MC_PANELS, NC_PANELS)
+            _compute_task_linked(ip0, ip1, jp0, jp1, m, n, kc, kb > 0, C, ldc, work, a_off, b_off, t_off, ep,
+                                 kb == nkb - 1)
 
 
 @jit
@@ -744,31 +772,35 @@ def _pack_all_task(t, m, n, k, A, ars, acs, B, brs, bcs, work, a_off, b_off):
 
 
 @jit
-def _compute_all_task(t, m, n, k, C, work, a_off, b_off, t_off, ep):
-    """Compute task t of the parallel path over all k blocks, in order."""
+def _compute_all_task(t, mc, nc, m, n, k, C, work, a_off, b_off, ts, ep):
+    """Compute task t (of mc x nc panels) of the parallel path over all k blocks, in order."""
     nkb, kcmax = _kblocks(k)
     mp = _cdiv(m, MR)
     np_ = _cdiv(n, NR)
+    ip0, ip1, jp0, jp1 = _task_block(t, mp, np_, mc, nc)
     for kb in range(nkb):
         p0 = (kb * k) // nkb
         kc = ((kb + 1) * k) // nkb - p0
-        _compute_task_linked(t, m, n, kc, kb > 0, C, n, work, a_off + mp * MR * p0, b_off + np_ * NR * p0,
-                             t_off, ep, kb == nkb - 1)
+        _compute_task_linked(ip0, ip1, jp0, jp1, m, n, kc, kb > 0, C, n, work, a_off + mp * MR * p0,
+                             b_off + np_ * NR * p0, ts, ep, kb == nkb - 1)
 
 
 @jit_parallel
 def _gemm_parallel(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep):
     """Two parallel regions per product whatever k is: pack every k block's panels
-    (no duplication), then (row block x column block) tasks loop over the k blocks."""
+    (no duplication), then (row block x column block) tasks, as many as threads where the
+    product allows (``_task_panels``), loop over the k blocks.  Both hand tasks out
+    dynamically to slots, each with its own scratch tile."""
     nkb, kcmax = _kblocks(k)
     mp = _cdiv(m, MR)
     np_ = _cdiv(n, NR)
     a_off, b_off, t_off = _offsets(work, m, n, k)
-    nt = _ntasks(m, n)
+    mc, nc = _task_panels(mp, np_, _num_threads())
+    nt = _cdiv(mp, mc) * _cdiv(np_, nc)
     bits = fpenv.current()
     # pack tasks differ in size (B panels are NR/MR times A's): hand them out dynamically
     npk = nkb * (mp + np_)
-    c_off = t_off + nt * MR * NR
+    c_off = t_off + _slots(m, n) * MR * NR
     work[c_off] = 0
     for _ in prange(min(npk, MAX_SLOTS)):
         old = fpenv.adopt(bits)
@@ -777,10 +809,15 @@ def _gemm_parallel(m, n, k, A, ars, acs, B, brs, bcs, C, work, ep):
             _pack_all_task(t, m, n, k, A, ars, acs, B, brs, bcs, work, a_off, b_off)
             t = _claim(work, c_off)
         fpenv.leave(old)
-    for t in prange(nt):
+    work[c_off] = 0
+    for s in prange(min(nt, MAX_SLOTS)):
         old = fpenv.adopt(bits)
-        # prange indices are uint64: the int64 keeps one _compute_task (and epilogue) signature
-        _compute_all_task(np.int64(t), m, n, k, C, work, a_off, b_off, t_off, ep)
+        # prange indices are uint64: the int64 keeps one _compute_all_task signature
+        ts = t_off + np.int64(s) * MR * NR
+        t = _claim(work, c_off)
+        while t < nt:
+            _compute_all_task(t, mc, nc, m, n, k, C, work, a_off, b_off, ts, ep)
+            t = _claim(work, c_off)
         fpenv.leave(old)
 
 

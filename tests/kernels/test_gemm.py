@@ -608,3 +608,24 @@ def test_serial_path_compiles_only_the_forms_this_cpu_uses():
     assert ("_gemm_direct" in called) == gemm.USE_DIRECT
     assert ("_gemm_transposed" in called) == gemm.USE_TRANSPOSED
     np.testing.assert_array_equal(C, np.full(64, 8, np.float32))
+
+
+@pytest.mark.parametrize("mp, np_, threads", [(8, 8, 16), (11, 16, 16), (2, 2, 16), (1, 1, 4), (32, 32, 16),
+                                              (3, 40, 64), (40, 3, 64), (5, 7, 2), (8, 8, 1)])
+def test_parallel_tasks_cover_every_tile_once_and_reach_the_thread_count(mp, np_, threads):
+    """``_task_panels`` shrinks the parallel path's tasks from MC x NC panels only as far as it
+    takes to give every thread one (or to one tile a task); ``_task_block`` tiles the grid."""
+    mc, nc = gemm._task_panels(mp, np_, threads)
+    tasks = -(-mp // mc) * -(-np_ // nc)
+    assert 1 <= mc <= gemm.MC_PANELS and 1 <= nc <= gemm.NC_PANELS
+    assert tasks >= threads or (mc, nc) == (1, 1)
+    if (mc, nc) != (gemm.MC_PANELS, gemm.NC_PANELS):
+        # one halving less would leave a thread without a task (columns are halved first:
+        # (4, 4), (4, 2), (2, 2), (2, 1), (1, 1))
+        bigger = (mc, 2 * nc) if mc > nc else (2 * mc, nc)
+        assert -(-mp // bigger[0]) * -(-np_ // bigger[1]) < threads
+    covered = np.zeros((mp, np_), np.int64)
+    for t in range(tasks):
+        ip0, ip1, jp0, jp1 = gemm._task_block(t, mp, np_, mc, nc)
+        covered[ip0:ip1, jp0:jp1] += 1
+    assert (covered == 1).all()
