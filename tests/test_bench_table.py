@@ -1,6 +1,7 @@
 """The benchmark tables' wait between frameworks (no timing starts while another thread pool
 burns CPU), benchmarks/table.py's FLOP count and its ``--bounds`` pieces."""
 import importlib.util
+import os
 import pathlib
 import threading
 import time
@@ -83,3 +84,22 @@ def test_the_tile_timing_loop_runs_the_register_tile_on_each_threads_own_panels(
 def test_samples_bound_is_the_batch_over_the_steps_flops_at_that_rate():
     # 3-4-2 at batch 5 does 480 FLOPs a step: at 4.8e-7 GFLOP/s, one step a second
     assert table.samples_bound(4.8e-7, [3, 4, 2], 5) == pytest.approx(5.0, rel=1e-12)
+
+
+def test_workers_are_pinned_to_the_first_n_cpus_and_the_header_names_them():
+    cpus = sorted(os.sched_getaffinity(0))
+    assert table.pinned_cpus(1) == cpus[:1]
+    assert table.pinned_cpus(len(cpus)) == cpus
+    assert table.pinned_cpus(len(cpus) + 5) == cpus
+    assert table.cpu_list([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"
+    assert table.cpu_list([3]) == "3"
+
+
+def test_jax_is_put_on_the_cpu_unless_the_environment_says_otherwise(monkeypatch):
+    pytest.importorskip("jax")
+    monkeypatch.delenv("JAX_PLATFORMS", raising=False)
+    bench._import_jax_on_cpu()
+    assert os.environ["JAX_PLATFORMS"] == "cpu"
+    monkeypatch.setenv("JAX_PLATFORMS", "cuda")
+    bench._import_jax_on_cpu()
+    assert os.environ["JAX_PLATFORMS"] == "cuda"
