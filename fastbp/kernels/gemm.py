@@ -272,7 +272,7 @@ def _ntasks(m, n):
 @jit
 def _task_panels(mp, np_, threads):
     """Row and column micro-panels per task of the parallel path: ``MC_PANELS`` x ``NC_PANELS``,
-    halved (the larger first) until there are tasks for every thread or a task is one tile.
+    halved (the larger first, columns on a tie) until every thread has a task or a task is one tile.
     At 16 threads W4's 64-row products were 4 tasks of 4 x 4 panels, 12 cores idle (NOTES
     section 61).  A task's size changes which thread computes an element, never its sum."""
     mc, nc = MC_PANELS, NC_PANELS
