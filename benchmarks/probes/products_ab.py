@@ -1,14 +1,16 @@
 """The three layer products of several checkouts of fastbp, timed in ONE process (NOTES 40).
 
     PYTHONPATH=. python benchmarks/probes/products_ab.py TREE [TREE ...] [--threads 1 2]
-        [--shapes 256x1024x1024 128x256x784 ...]
+        [--shapes 256x1024x1024 128x256x784 ...] [--path auto|serial|halves|parallel]
 
 ``ab.py`` runs each checkout in its own process, and on this VM a process carries a bias of
 up to ~3% (the same tree against itself read W3 1.031 with every round agreeing).  Here each
 tree's ``fastbp`` package is copied into a temporary folder under a new name (``fastbp_0``,
 ``fastbp_1``, ...; ``ab.install_renamed``), so all of them load into one process and the
 products alternate round by round.  Prints µs per product (median of 11 rounds) and the
-speed ratio to the first tree (above 1: faster).  Each copy compiles its kernels on its
+speed ratio to the first tree (above 1: faster).  ``--path`` other than ``auto`` forces one
+packed path through ``own_nt``/``own_tn``/``own_nn`` (never BLAS), e.g. the parallel path at
+two threads, where the layers take the column halves.  Each copy compiles its kernels on its
 first run (minutes), then loads them from the cache; float32.
 """
 import argparse
@@ -31,6 +33,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--shapes", nargs="+", default=["256x1024x1024", "256x1024x784", "128x256x784",
                                                        "128x256x256", "64x256x256"])
+    parser.add_argument("--path", choices=("auto", "serial", "halves", "parallel"), default="auto")
     args = parser.parse_args(argv)
     names = [f"fastbp_{i}" for i in range(len(args.trees))]
     for tree, name in zip(args.trees, names):
@@ -51,9 +54,18 @@ def main(argv=None):
                 for n, G in mods.items():
                     work = np.empty(G.work_size(M, N, K), np.float32)
                     out = np.empty(shape, np.float32)
-                    f = {"nt": lambda G=G, w=work, o=out: G.matmul_nt(A, W, w, o),
-                         "tn": lambda G=G, w=work, o=out: G.matmul_tn(D, A, w, o),
-                         "nn": lambda G=G, w=work, o=out: G.matmul_nn(D, W, w, o)}[op]
+                    if args.path == "auto":
+                        f = {"nt": lambda G=G, w=work, o=out: G.matmul_nt(A, W, w, o),
+                             "tn": lambda G=G, w=work, o=out: G.matmul_tn(D, A, w, o),
+                             "nn": lambda G=G, w=work, o=out: G.matmul_nn(D, W, w, o)}[op]
+                    else:
+                        p = np.int64(getattr(G, "PATH_" + args.path.upper()))
+                        # gemm._no_epilogue's tuple with numpy scalars (as tests/kernels/test_gemm.py
+                        # builds it): the one it returns to Python carries a float64 alpha
+                        ep = (out, out.reshape(-1)[:0], out, np.int64(-1), out.dtype.type(0), np.int64(0))
+                        f = {"nt": lambda G=G, w=work, o=out, p=p, ep=ep: G.own_nt(A, W, w, o, ep, p),
+                             "tn": lambda G=G, w=work, o=out, p=p: G.own_tn(D, A, w, o, p),
+                             "nn": lambda G=G, w=work, o=out, p=p: G.own_nn(D, W, w, o, p)}[op]
                     f()
                     calls[n] = f
                 reps = max(3, int(1e8 / (2 * M * N * K)))
