@@ -131,6 +131,31 @@ def test_train_step_is_forward_loss_backward_step(loss_fn, target_kind, opt_name
         np.testing.assert_array_equal(fused.parameters().grads, split.parameters().grads)
 
 
+@pytest.mark.parametrize("segments", [1, 2])
+def test_train_step_of_large_layers_is_the_separate_calls_bit_for_bit(segments):
+    """Layers large enough for the parallel update chunks, also when the backward pass
+    recomputes a checkpointed segment: the fused step is bitwise the separate calls."""
+    from fastbp.kernels import optim as kernels_optim
+    widths = [600, 512, 600, 10]
+    assert 600 * 512 >= kernels_optim.PARALLEL_MIN_SIZE
+    rng = np.random.default_rng(2)
+    fused, split = make(widths, "relu", np.float32, seed=3), make(widths, "relu", np.float32, seed=3)
+    if segments > 1:
+        fused.set_checkpoint(segments, batch_size=16)
+    opt_f, opt_s = fb.optim.Adam(fused.parameters(), lr=1e-2), fb.optim.Adam(split.parameters(), lr=1e-2)
+    loss = fb.CrossEntropyLoss()
+    for _ in range(3):
+        x = rng.standard_normal((16, 600)).astype(np.float32)
+        y = rng.integers(0, 10, 16)
+        value_f = fused.train_step(x, y, loss, opt_f)
+        value_s, dout = loss(split.forward(x), y)
+        split.backward(dout)
+        opt_s.step()
+        assert value_f == value_s
+        np.testing.assert_array_equal(fused.parameters().params, split.parameters().params)
+        np.testing.assert_array_equal(opt_f.state, opt_s.state)
+
+
 def test_fit_reaches_95_percent_on_digits_and_views_survive(tmp_path):
     X, y = fb.data.load_digits()
     Xtr, Xte, ytr, yte = fb.data.train_test_split(X, y, test_size=0.2, seed=0)
