@@ -4,6 +4,7 @@ import pytest
 
 import fastbp as fb
 from fastbp.kernels.program import MAX_OPS
+from tests.fused_step import step_fused_and_split
 from tests.reference import dropout as ref_dropout
 from tests.reference import norm as ref_norm
 from tests.reference.numeric import central_difference
@@ -88,17 +89,9 @@ def test_fused_step_equals_layer_by_layer(dtype):
     rng = np.random.default_rng(4)
     fused, split = make(dtype), make(dtype)
     opt_f, opt_s = fb.optim.AdamW(fused.parameters(), lr=1e-2), fb.optim.AdamW(split.parameters(), lr=1e-2)
-    loss = fb.CrossEntropyLoss()
     for _ in range(4):
         x = rng.standard_normal((12, 6)).astype(dtype)
-        y = rng.integers(0, 5, 12)
-        value = fused.train_step(x, y, loss, opt_f)
-        value_s, dout = loss(split.forward(x), y)
-        split.backward(dout)
-        opt_s.step()
-        assert value == value_s
-        np.testing.assert_array_equal(fused.parameters().params, split.parameters().params)
-        np.testing.assert_array_equal(fused.state.params, split.state.params)
+        step_fused_and_split(fused, split, opt_f, opt_s, fb.CrossEntropyLoss(), x, rng.integers(0, 5, 12))
 
 
 def test_dropout_is_reproducible_from_the_seed_and_differs_per_step():

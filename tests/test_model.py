@@ -5,6 +5,7 @@ import pytest
 
 import fastbp as fb
 from fastbp.layers import ACTIVATIONS
+from tests.fused_step import step_fused_and_split
 from tests.reference import network as ref
 from tests.reference.numeric import central_difference
 
@@ -122,13 +123,7 @@ def test_train_step_is_forward_loss_backward_step(loss_fn, target_kind, opt_name
         y = {"labels": rng.integers(0, 4, 10),
              "float": rng.standard_normal((10, 4)).astype(np.float32),
              "binary": rng.integers(0, 2, (10, 4)).astype(np.float32)}[target_kind]
-        value_f = fused.train_step(x, y, loss_fn, opt_f)
-        value_s, dout = loss_fn(split.forward(x), y)
-        split.backward(dout)
-        opt_s.step()
-        assert value_f == value_s
-        np.testing.assert_array_equal(fused.parameters().params, split.parameters().params)
-        np.testing.assert_array_equal(fused.parameters().grads, split.parameters().grads)
+        step_fused_and_split(fused, split, opt_f, opt_s, loss_fn, x, y)
 
 
 @pytest.mark.parametrize("segments", [1, 2])
@@ -143,17 +138,9 @@ def test_train_step_of_large_layers_is_the_separate_calls_bit_for_bit(segments):
     if segments > 1:
         fused.set_checkpoint(segments, batch_size=16)
     opt_f, opt_s = fb.optim.Adam(fused.parameters(), lr=1e-2), fb.optim.Adam(split.parameters(), lr=1e-2)
-    loss = fb.CrossEntropyLoss()
     for _ in range(3):
         x = rng.standard_normal((16, 600)).astype(np.float32)
-        y = rng.integers(0, 10, 16)
-        value_f = fused.train_step(x, y, loss, opt_f)
-        value_s, dout = loss(split.forward(x), y)
-        split.backward(dout)
-        opt_s.step()
-        assert value_f == value_s
-        np.testing.assert_array_equal(fused.parameters().params, split.parameters().params)
-        np.testing.assert_array_equal(opt_f.state, opt_s.state)
+        step_fused_and_split(fused, split, opt_f, opt_s, fb.CrossEntropyLoss(), x, rng.integers(0, 10, 16))
 
 
 def test_fit_reaches_95_percent_on_digits_and_views_survive(tmp_path):
