@@ -643,9 +643,9 @@ def _gemm_transposed(m, n, k, A, ars, acs, W, wrs, C, ldc, work, ep):
 def _gemm_serial(m, n, k, A, ars, acs, B, brs, bcs, C, ldc, work, ep):
     """The serial path; C's rows are ``ldc`` apart (``n`` for a whole product)."""
     if USE_DIRECT and _direct(k, n, bcs, work.itemsize):
-        _gemm_direct(m, n, k, A, ars, acs, B, brs, C, ldc, work, ep)
+        _gemm_unpacked_linked(UNPACKED_DIRECT, m, n, k, A, ars, acs, B, brs, C, ldc, work, ep)
     elif USE_TRANSPOSED and _transposed(m, k, brs, bcs):
-        _gemm_transposed(m, n, k, A, ars, acs, B, bcs, C, ldc, work, ep)
+        _gemm_unpacked_linked(UNPACKED_TRANSPOSED, m, n, k, A, ars, acs, B, bcs, C, ldc, work, ep)
     else:
         _gemm_packed(m, n, k, A, ars, acs, B, brs, bcs, C, ldc, work, ep)
 
@@ -659,6 +659,21 @@ def _compute_leaf(ip0, ip1, jp0, jp1, m, n, kc, add, c, c_len, ldc, w, w_len, a_
     ep = (carray(z, (z_rows, z_cols)), carray(bias, (bias_len,)), carray(a, (a_rows, a_cols)), act, alpha, j0)
     _compute_task(ip0, ip1, jp0, jp1, m, n, kc, add != 0, carray(c, (c_len,)), ldc, carray(w, (w_len,)),
                   a_off, b_off, ts, ep, last != 0)
+
+
+UNPACKED_DIRECT, UNPACKED_TRANSPOSED = 0, 1     # _unpacked_leaf's ``which``
+
+
+def _unpacked_leaf(which, m, n, k, a, a_len, ars, acs, b, b_len, brs, c, c_len, ldc, w, w_len,
+                   z, z_rows, z_cols, bias, bias_len, act_out, a_rows, a_cols, act, alpha, j0):
+    """``_gemm_direct`` or ``_gemm_transposed`` (``which``): the serial path's products
+    without packed panels, one leaf for both (their arguments line up)."""
+    ep = (carray(z, (z_rows, z_cols)), carray(bias, (bias_len,)), carray(act_out, (a_rows, a_cols)), act, alpha, j0)
+    A, B, C, work = carray(a, (a_len,)), carray(b, (b_len,)), carray(c, (c_len,)), carray(w, (w_len,))
+    if which == UNPACKED_DIRECT:
+        _gemm_direct(m, n, k, A, ars, acs, B, brs, C, ldc, work, ep)
+    else:
+        _gemm_transposed(m, n, k, A, ars, acs, B, brs, C, ldc, work, ep)
 
 
 def _pack_leaf(t, mp, m, n, p0, kc, a, a_len, ars, acs, b, b_len, brs, bcs, w, w_len, a_off, b_off):
@@ -679,6 +694,8 @@ def _link_leaves(dtype):
                                                    p, i, i, p, i, p, i, i, i, dtype, i, i), _compute_leaf),
         linked.c_function("pack_task_" + name, (i, i, i, i, i, i, p, i, i, i, p, i, i, i, p, i, i, i), _pack_leaf),
         linked.c_function("pack_b_block_" + name, (i, i, i, p, i, i, i, p, i, i), _pack_b_leaf),
+        linked.c_function("gemm_unpacked_" + name, (i, i, i, i, p, i, i, i, p, i, i, p, i, i, p, i,
+                                                    p, i, i, p, i, p, i, i, i, dtype, i), _unpacked_leaf),
     )
 
 
@@ -700,6 +717,24 @@ def _compute_task_linked_overload(ip0, ip1, jp0, jp1, m, n, kc, add, C, ldc, wor
         call(ip0, ip1, jp0, jp1, m, n, kc, np.int64(add), data_address(C), C.size, ldc, data_address(work),
              work.size, a_off, b_off, ts, data_address(Z), Z.shape[0], Z.shape[1], data_address(bias), bias.size,
              data_address(A), A.shape[0], A.shape[1], ep[3], ep[4], ep[5], np.int64(last))
+    return impl
+
+
+def _gemm_unpacked_linked(which, m, n, k, A, ars, acs, B, brs, C, ldc, work, ep):
+    """``_unpacked_leaf`` through its compiled-once callback (inside jitted code only)."""
+    raise NotImplementedError("only available inside Numba-compiled code")
+
+
+@overload(_gemm_unpacked_linked, inline="always")
+def _gemm_unpacked_linked_overload(which, m, n, k, A, ars, acs, B, brs, C, ldc, work, ep):
+    call = _LEAVES[work.dtype][3]
+    linked.bind(call)
+
+    def impl(which, m, n, k, A, ars, acs, B, brs, C, ldc, work, ep):
+        Z, bias, Aout = ep[0], ep[1], ep[2]
+        call(np.int64(which), m, n, k, data_address(A), A.size, ars, acs, data_address(B), B.size, brs,
+             data_address(C), C.size, ldc, data_address(work), work.size, data_address(Z), Z.shape[0], Z.shape[1],
+             data_address(bias), bias.size, data_address(Aout), Aout.shape[0], Aout.shape[1], ep[3], ep[4], ep[5])
     return impl
 
 

@@ -596,7 +596,8 @@ def test_serial_path_compiles_only_the_forms_this_cpu_uses():
     """``_gemm_serial`` branches on the compile-time switches ``USE_DIRECT`` and
     ``USE_TRANSPOSED`` first, so Numba prunes the forms a CPU never runs before typing: on
     AVX2 neither the direct nor the transposed form (nor their tile) is compiled, nor linked
-    into every entry point above them (NOTES section 56)."""
+    into every entry point above them (NOTES section 56).  Where they run, they are one
+    leaf called by symbol (``_gemm_unpacked_linked``), not code of the caller's."""
     one, eight = np.int64(1), np.int64(8)
     A, C = np.ones(64, np.float32), np.zeros(64, np.float32)
     work = np.empty(gemm.work_size(8, 8, 8), np.float32)
@@ -604,9 +605,12 @@ def test_serial_path_compiles_only_the_forms_this_cpu_uses():
     fresh(eight, eight, eight, A, eight, one, A, eight, one, C, eight, work, gemm._no_epilogue(C.reshape(8, 8)))
     typemap = fresh.overloads[fresh.signatures[0]].type_annotation.typemap
     called = {t.dispatcher.py_func.__name__ for t in typemap.values() if hasattr(t, "dispatcher")}
+    leaves = {t.typing_key for t in typemap.values() if isinstance(t, numba.types.Function)}
     assert "_gemm_packed" in called
-    assert ("_gemm_direct" in called) == gemm.USE_DIRECT
-    assert ("_gemm_transposed" in called) == gemm.USE_TRANSPOSED
+    assert not {"_gemm_direct", "_gemm_transposed"} & called
+    assert ("_direct" in called) == gemm.USE_DIRECT
+    assert ("_transposed" in called) == gemm.USE_TRANSPOSED
+    assert (gemm._gemm_unpacked_linked in leaves) == (gemm.USE_DIRECT or gemm.USE_TRANSPOSED)
     np.testing.assert_array_equal(C, np.full(64, 8, np.float32))
 
 
