@@ -59,7 +59,9 @@ def compile_ops(layers, in_features):
         name = _label(layer) + (f" + {_label(nxt)}" if fused else "")
         if isinstance(layer, (Linear, BatchNorm1d)):
             n_out = layer.output_features(width)
-            keeps = [("z", n_out)] + ([("a", n_out)] if act != codes.IDENTITY else [])
+            # the output in its own slot unless backward can do without the pre-activation:
+            # relu'(z) = relu'(relu(z)), bit for bit, so a ReLU layer runs in place in "z"
+            keeps = [("z", n_out)] + ([("a", n_out)] if act not in (codes.IDENTITY, codes.RELU) else [])
             h, s, flags, op_code = -1, -1, 0, P.OP_DENSE
             flops = 2 * width * n_out + 4 * n_out
             if isinstance(layer, BatchNorm1d):

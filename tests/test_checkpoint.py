@@ -200,3 +200,43 @@ def test_valid_hand_made_plan_matches_the_default(segments):
         m.fit(X, y, optimizer=fb.optim.SGD(m.parameters(), lr=0.1), epochs=2, batch_size=8, seed=1, shuffle=False)
     np.testing.assert_array_equal(model.parameters().params, reference.parameters().params)
     np.testing.assert_array_equal(model.predict(X), reference.predict(X))
+
+
+def relu_stack(activation, dtype, batchnorm, widths=(13, 40, 33, 7)):
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
+        layers.append(fb.Linear(n_in, n_out))
+        if i < len(widths) - 2:
+            layers += [fb.BatchNorm1d(n_out)] if batchnorm else []
+            layers.append(activation())
+    return fb.Sequential(*layers, dtype=dtype, seed=3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batchnorm", [False, True])
+def test_relu_layers_keep_only_their_output_and_train_as_with_both(dtype, batchnorm):
+    """A layer fused with ReLU keeps one slot (its output, written over the product in place:
+    relu'(z) = relu'(relu(z))), where LeakyReLU keeps z and its output apart.  LeakyReLU(0)
+    computes the same numbers up to the sign of zeros, so training both gives equal results
+    (``assert_array_equal`` takes -0.0 == 0.0): the in-place slot changes no gradient."""
+    relu = relu_stack(fb.ReLU, dtype, batchnorm)
+    leaky = relu_stack(lambda: fb.LeakyReLU(0.0), dtype, batchnorm)
+    relu_ops, leaky_ops = relu.activation_bytes(5)[0], leaky.activation_bytes(5)[0]
+    item = np.dtype(dtype).itemsize
+    fused = [(r, k) for r, k in zip(relu_ops, leaky_ops) if "ReLU" in r]
+    assert len(fused) == 2 and all("LeakyReLU" in k for _, k in fused)
+    for width, (r, k) in zip((40, 33), fused):
+        assert leaky_ops[k] - relu_ops[r] == width * 5 * item
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((48, 13)).astype(dtype)
+    X[X[:, 0] > 1.2, 0] = 0.0      # some exact zeros through the first product
+    y = rng.integers(0, 7, 48)
+    for model in (relu, leaky):
+        opt = fb.optim.Adam(model.parameters(), lr=1e-2)
+        model.fit(X, y, optimizer=opt, epochs=2, batch_size=12, seed=5)
+    np.testing.assert_array_equal(relu.parameters().params, leaky.parameters().params)
+    relu.train(), leaky.train()
+    out, out_ref = relu.forward(X[:9]), leaky.forward(X[:9])
+    np.testing.assert_array_equal(out, out_ref)
+    np.testing.assert_array_equal(relu.backward(out), leaky.backward(out_ref))
+    np.testing.assert_array_equal(relu.parameters().grads, leaky.parameters().grads)

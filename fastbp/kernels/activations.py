@@ -442,11 +442,31 @@ def _act_block(Z, act, alpha, A, r0, r1, c0, c1):
                 A[i, j] = Z[i, j]
 
 
+@jit(**_INLINE)
+def _relu_bias_block_in_place(Z, bias, r0, r1, c0, c1):
+    """Z = relu(Z + bias) on the block [r0:r1, c0:c1], in one pass: the arithmetic of
+    ``bias_act_block``'s two passes (so the same bits) for a ReLU layer that keeps only its
+    output (``compiler``: relu'(z) = relu'(relu(z))).  With ``A`` aliasing ``Z`` the
+    two-array loop ``A = act(Z)`` fails LLVM's run-time overlap check and runs scalar."""
+    i0, i1, j0, j1 = np.uint64(r0), np.uint64(r1), np.uint64(c0), np.uint64(c1)
+    if bias.shape[0] != 0:
+        for i in range(i0, i1):
+            for j in range(j0, j1):
+                Z[i, j] = _relu(Z[i, j] + bias[j])
+    else:
+        for i in range(i0, i1):
+            for j in range(j0, j1):
+                Z[i, j] = _relu(Z[i, j])
+
+
 @jit(**_KW)
 def bias_act_block(Z, bias, act, alpha, A, r0, r1, c0, c1):
     """Z += bias, then A = act(Z), on the block [r0:r1, c0:c1]: ``bias_act_forward``'s
     arithmetic on part of the output, which the GEMM calls as the forward product's
     epilogue while the block is still in cache (``gemm.matmul_nt_bias_act``)."""
+    if act == RELU and A.ctypes.data == Z.ctypes.data:
+        _relu_bias_block_in_place(Z, bias, r0, r1, c0, c1)
+        return
     if bias.shape[0] != 0:
         for i in range(np.uint64(r0), np.uint64(r1)):
             for j in range(np.uint64(c0), np.uint64(c1)):
