@@ -1,7 +1,7 @@
 """The three layer products of several checkouts of fastbp, timed in ONE process (NOTES 40).
 
     PYTHONPATH=. python benchmarks/probes/products_ab.py TREE [TREE ...] [--threads 1 2]
-        [--shapes 256x1024x1024 128x256x784 ...] [--path auto|serial|halves|parallel]
+        [--shapes 256x1024x1024 128x256x784 ...] [--path auto|serial|halves|parallel] [--relu]
 
 ``ab.py`` runs each checkout in its own process, and on this VM a process carries a bias of
 up to ~3% (the same tree against itself read W3 1.031 with every round agreeing).  Here each
@@ -34,6 +34,8 @@ def main(argv=None):
     parser.add_argument("--shapes", nargs="+", default=["256x1024x1024", "256x1024x784", "128x256x784",
                                                        "128x256x256", "64x256x256"])
     parser.add_argument("--path", choices=("auto", "serial", "halves", "parallel"), default="auto")
+    parser.add_argument("--relu", action="store_true",
+                        help="nt as a ReLU layer's forward: bias + ReLU epilogue, in place (auto path only)")
     args = parser.parse_args(argv)
     names = [f"fastbp_{i}" for i in range(len(args.trees))]
     for tree, name in zip(args.trees, names):
@@ -54,7 +56,12 @@ def main(argv=None):
                 for n, G in mods.items():
                     work = np.empty(G.work_size(M, N, K), np.float32)
                     out = np.empty(shape, np.float32)
-                    if args.path == "auto":
+                    if args.path == "auto" and args.relu and op == "nt":
+                        bias = rng.standard_normal(N).astype(np.float32)
+                        relu = importlib.import_module(f"{n}.kernels.codes").RELU
+                        f = (lambda G=G, w=work, o=out, b=bias, r=relu:
+                             G.matmul_nt_bias_act(A, W, b, r, np.float32(0), w, o, o))
+                    elif args.path == "auto":
                         f = {"nt": lambda G=G, w=work, o=out: G.matmul_nt(A, W, w, o),
                              "tn": lambda G=G, w=work, o=out: G.matmul_tn(D, A, w, o),
                              "nn": lambda G=G, w=work, o=out: G.matmul_nn(D, W, w, o)}[op]

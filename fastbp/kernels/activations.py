@@ -31,7 +31,7 @@ from numba.np import numpy_support
 
 from fastbp._jit import jit, jit_parallel, prange
 from fastbp.kernels import fpenv, linked
-from fastbp.kernels.codes import ELU, GELU, GELU_TANH, LEAKY_RELU, RELU, SIGMOID, SILU, SOFTPLUS, TANH
+from fastbp.kernels.codes import ELU, GELU, GELU_TANH, IDENTITY, LEAKY_RELU, RELU, SIGMOID, SILU, SOFTPLUS, TANH
 
 PARALLEL_MIN_ELEMENTS = 1 << 15
 """Elementwise kernels ``prange`` over rows only from this many elements (B * n) on."""
@@ -443,17 +443,30 @@ def _act_block(Z, act, alpha, A, r0, r1, c0, c1):
 
 
 @jit(**_INLINE)
-def _relu_bias_block_in_place(Z, bias, r0, r1, c0, c1):
-    """Z = relu(Z + bias) on the block [r0:r1, c0:c1], in one pass: the arithmetic of
-    ``bias_act_block``'s two passes (so the same bits) for a ReLU layer that keeps only its
-    output (``compiler``: relu'(z) = relu'(relu(z))).  With ``A`` aliasing ``Z`` the
-    two-array loop ``A = act(Z)`` fails LLVM's run-time overlap check and runs scalar."""
+def runs_in_place(Z, act, A):
+    """Whether ``bias_act_block`` makes one pass over ``Z`` alone: ``A`` is ``Z`` and ``act``
+    is ReLU (a layer that keeps only its output: relu'(z) = relu'(relu(z)), ``compiler``)
+    or the identity.  The GEMM then runs the epilogue per register tile (NOTES section 62)."""
+    return (act == RELU or act == IDENTITY) and A.ctypes.data == Z.ctypes.data
+
+
+@jit(**_INLINE)
+def _bias_act_block_in_place(Z, bias, act, r0, r1, c0, c1):
+    """Z = act(Z + bias) on the block [r0:r1, c0:c1] for ReLU or the identity, in one pass:
+    the arithmetic of ``bias_act_block``'s two passes, so the same bits.  With ``A``
+    aliasing ``Z`` the two-array loop ``A = act(Z)`` fails LLVM's run-time overlap check
+    and runs scalar (and for the identity copies Z onto itself)."""
     i0, i1, j0, j1 = np.uint64(r0), np.uint64(r1), np.uint64(c0), np.uint64(c1)
     if bias.shape[0] != 0:
-        for i in range(i0, i1):
-            for j in range(j0, j1):
-                Z[i, j] = _relu(Z[i, j] + bias[j])
-    else:
+        if act == RELU:
+            for i in range(i0, i1):
+                for j in range(j0, j1):
+                    Z[i, j] = _relu(Z[i, j] + bias[j])
+        else:
+            for i in range(i0, i1):
+                for j in range(j0, j1):
+                    Z[i, j] += bias[j]
+    elif act == RELU:
         for i in range(i0, i1):
             for j in range(j0, j1):
                 Z[i, j] = _relu(Z[i, j])
@@ -464,8 +477,8 @@ def bias_act_block(Z, bias, act, alpha, A, r0, r1, c0, c1):
     """Z += bias, then A = act(Z), on the block [r0:r1, c0:c1]: ``bias_act_forward``'s
     arithmetic on part of the output, which the GEMM calls as the forward product's
     epilogue while the block is still in cache (``gemm.matmul_nt_bias_act``)."""
-    if act == RELU and A.ctypes.data == Z.ctypes.data:
-        _relu_bias_block_in_place(Z, bias, r0, r1, c0, c1)
+    if runs_in_place(Z, act, A):
+        _bias_act_block_in_place(Z, bias, act, r0, r1, c0, c1)
         return
     if bias.shape[0] != 0:
         for i in range(np.uint64(r0), np.uint64(r1)):
