@@ -59,8 +59,8 @@ def main(argv=None):
                     if args.path == "auto" and args.relu and op == "nt":
                         bias = rng.standard_normal(N).astype(np.float32)
                         relu = importlib.import_module(f"{n}.kernels.codes").RELU
-                        f = (lambda G=G, w=work, o=out, b=bias, r=relu:
-                             G.matmul_nt_bias_act(A, W, b, r, np.float32(0), w, o, o))
+                        f = {"nt": lambda G=G, w=work, o=out, b=bias, r=relu:
+                             G.matmul_nt_bias_act(A, W, b, r, np.float32(0), w, o, o)}[op]
                     elif args.path == "auto":
                         f = {"nt": lambda G=G, w=work, o=out: G.matmul_nt(A, W, w, o),
                              "tn": lambda G=G, w=work, o=out: G.matmul_tn(D, A, w, o),
