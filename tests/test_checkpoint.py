@@ -221,6 +221,7 @@ def test_relu_layers_keep_only_their_output_and_train_as_with_both(dtype, batchn
     (``assert_array_equal`` takes -0.0 == 0.0): the in-place slot changes no gradient."""
     relu = relu_stack(fb.ReLU, dtype, batchnorm)
     leaky = relu_stack(lambda: fb.LeakyReLU(0.0), dtype, batchnorm)
+    segmented = relu_stack(fb.ReLU, dtype, batchnorm)    # a ReLU output as a stored segment boundary
     relu_ops, leaky_ops = relu.activation_bytes(5)[0], leaky.activation_bytes(5)[0]
     item = np.dtype(dtype).itemsize
     fused = [(r, k) for r, k in zip(relu_ops, leaky_ops) if "ReLU" in r]
@@ -231,10 +232,12 @@ def test_relu_layers_keep_only_their_output_and_train_as_with_both(dtype, batchn
     X = rng.standard_normal((48, 13)).astype(dtype)
     X[X[:, 0] > 1.2, 0] = 0.0      # some exact zeros through the first product
     y = rng.integers(0, 7, 48)
-    for model in (relu, leaky):
+    for model, checkpoint in ((relu, None), (leaky, None), (segmented, 2)):
         opt = fb.optim.Adam(model.parameters(), lr=1e-2)
-        model.fit(X, y, optimizer=opt, epochs=2, batch_size=12, seed=5)
+        model.fit(X, y, optimizer=opt, epochs=2, batch_size=12, seed=5, checkpoint=checkpoint)
+    assert segmented.checkpoint_plan.n_segments == 2
     np.testing.assert_array_equal(relu.parameters().params, leaky.parameters().params)
+    np.testing.assert_array_equal(segmented.parameters().params, relu.parameters().params)
     relu.train(), leaky.train()
     out, out_ref = relu.forward(X[:9]), leaky.forward(X[:9])
     np.testing.assert_array_equal(out, out_ref)
