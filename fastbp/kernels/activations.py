@@ -444,32 +444,40 @@ def _act_block(Z, act, alpha, A, r0, r1, c0, c1):
 
 @jit(**_INLINE)
 def runs_in_place(Z, act, A):
-    """Whether ``bias_act_block`` makes one pass over ``Z`` alone: ``A`` is ``Z`` and ``act``
-    is ReLU (a layer that keeps only its output: relu'(z) = relu'(relu(z)), ``compiler``)
-    or the identity.  The GEMM then runs the epilogue per register tile (NOTES section 62)."""
-    return (act == RELU or act == IDENTITY) and A.ctypes.data == Z.ctypes.data
+    """Whether ``bias_act_block`` works on ``Z`` alone: ``A`` is ``Z`` and ``act`` is one whose
+    derivative backward takes from the output (``compiler.OUTPUT_ONLY``: such a layer keeps
+    one slot).  The GEMM then runs the epilogue per register tile (NOTES section 62)."""
+    return (act == RELU or act == IDENTITY or act == SIGMOID or act == TANH) and A.ctypes.data == Z.ctypes.data
 
 
 @jit(**_INLINE)
 def _bias_act_block_in_place(Z, bias, act, r0, r1, c0, c1):
-    """Z = act(Z + bias) on the block [r0:r1, c0:c1] for ReLU or the identity, in one pass:
-    the arithmetic of ``bias_act_block``'s two passes, so the same bits.  With ``A``
-    aliasing ``Z`` the two-array loop ``A = act(Z)`` fails LLVM's run-time overlap check
-    and runs scalar (and for the identity copies Z onto itself)."""
+    """Z = act(Z + bias) on the block [r0:r1, c0:c1] for ``runs_in_place``'s activations, in
+    loops over ``Z`` alone: the arithmetic of ``bias_act_block``'s two passes, so the same
+    bits.  With ``A`` aliasing ``Z`` its two-array loop ``A = act(Z)`` fails LLVM's run-time
+    overlap check and runs scalar (and for the identity copies Z onto itself)."""
     i0, i1, j0, j1 = np.uint64(r0), np.uint64(r1), np.uint64(c0), np.uint64(c1)
+    if act == RELU and bias.shape[0] != 0:       # one pass
+        for i in range(i0, i1):
+            for j in range(j0, j1):
+                Z[i, j] = _relu(Z[i, j] + bias[j])
+        return
     if bias.shape[0] != 0:
-        if act == RELU:
-            for i in range(i0, i1):
-                for j in range(j0, j1):
-                    Z[i, j] = _relu(Z[i, j] + bias[j])
-        else:
-            for i in range(i0, i1):
-                for j in range(j0, j1):
-                    Z[i, j] += bias[j]
-    elif act == RELU:
+        for i in range(i0, i1):
+            for j in range(j0, j1):
+                Z[i, j] += bias[j]
+    if act == RELU:
         for i in range(i0, i1):
             for j in range(j0, j1):
                 Z[i, j] = _relu(Z[i, j])
+    elif act == SIGMOID:
+        for i in range(i0, i1):
+            for j in range(j0, j1):
+                Z[i, j] = _sigmoid(Z[i, j])
+    elif act == TANH:
+        for i in range(i0, i1):
+            for j in range(j0, j1):
+                Z[i, j] = _tanh(Z[i, j])
 
 
 @jit(**_KW)

@@ -523,7 +523,7 @@ def _compute_task(ip0, ip1, jp0, jp1, m, n, kc, add, C, ldc, work, a_off, b_off,
     """The output block of row panels [ip0, ip1) and column panels [jp0, jp1) of C (m, n;
     rows ``ldc`` apart) over one k block, each tile through the scratch tile at ``ts``; in
     the ``last`` one, the epilogue ``ep`` (see ``_no_epilogue``): on each tile as soon as it
-    is written, while it is in L1, where it is one pass in place (ReLU or none: per block
+    is written, while it is in L1, where it works on Z alone (in place: per block
     it cost 2-4% of W2's forward products, NOTES section 62); else on the block after it."""
     per_tile = last and ep[3] >= 0 and activations.runs_in_place(ep[0], ep[3], ep[2])
     for jp in range(jp0, jp1):
