@@ -392,7 +392,7 @@ def act_grad_scalar(x, act, alpha):
 
 # ----------------------------------------------------------------- row blocks
 
-@jit(**_KW)
+@jit(**_INLINE)
 def _act_block(Z, act, alpha, A, r0, r1, c0, c1):
     """A[r0:r1, c0:c1] = act(Z[r0:r1, c0:c1]); one loop per activation so the switch is not per element.
 
@@ -452,10 +452,12 @@ def runs_in_place(Z, act, A):
 
 @jit(**_INLINE)
 def _bias_act_block_in_place(Z, bias, act, r0, r1, c0, c1):
-    """Z = act(Z + bias) on the block [r0:r1, c0:c1] for ``runs_in_place``'s activations, in
-    loops over ``Z`` alone: the arithmetic of ``bias_act_block``'s two passes, so the same
-    bits.  With ``A`` aliasing ``Z`` its two-array loop ``A = act(Z)`` fails LLVM's run-time
-    overlap check and runs scalar (and for the identity copies Z onto itself)."""
+    """Z = act(Z + bias) on the block [r0:r1, c0:c1] for ``runs_in_place``'s activations:
+    the arithmetic of ``bias_act_block``'s two passes, so the same bits.  ``_act_block`` is
+    inlined with ``Z`` as its output, so LLVM sees one array: called as a function with
+    ``A`` aliasing ``Z``, its loop fails the run-time overlap check and runs scalar (and the
+    identity copies Z onto itself).  Own loops here for sigmoid and tanh ran 6x slower
+    than this in ``bias_act_forward`` (not vectorized; NOTES section 62)."""
     i0, i1, j0, j1 = np.uint64(r0), np.uint64(r1), np.uint64(c0), np.uint64(c1)
     if act == RELU and bias.shape[0] != 0:       # one pass
         for i in range(i0, i1):
@@ -466,18 +468,8 @@ def _bias_act_block_in_place(Z, bias, act, r0, r1, c0, c1):
         for i in range(i0, i1):
             for j in range(j0, j1):
                 Z[i, j] += bias[j]
-    if act == RELU:
-        for i in range(i0, i1):
-            for j in range(j0, j1):
-                Z[i, j] = _relu(Z[i, j])
-    elif act == SIGMOID:
-        for i in range(i0, i1):
-            for j in range(j0, j1):
-                Z[i, j] = _sigmoid(Z[i, j])
-    elif act == TANH:
-        for i in range(i0, i1):
-            for j in range(j0, j1):
-                Z[i, j] = _tanh(Z[i, j])
+    if act != IDENTITY:
+        _act_block(Z, act, Z.dtype.type(0), Z, r0, r1, c0, c1)
 
 
 @jit(**_KW)
