@@ -17,15 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .kernels import codes, dropout, norm
+from .kernels import activations, codes, dropout, norm
 from .kernels import program as P
 from .layers import Activation, BatchNorm1d, Dropout, Linear
-
-
-# activations whose derivative backward computes from the output alone, bit for bit
-# (relu'(z) = relu'(relu(z)); sigmoid' = a(1 - a); tanh' = 1 - a²): a layer fused with one
-# keeps one slot and the forward overwrites the product with its output (NOTES section 62)
-OUTPUT_ONLY = (codes.IDENTITY, codes.RELU, codes.SIGMOID, codes.TANH)
 
 
 @dataclass
@@ -66,7 +60,7 @@ def compile_ops(layers, in_features):
         if isinstance(layer, (Linear, BatchNorm1d)):
             n_out = layer.output_features(width)
             # the output in a slot of its own only where backward needs the pre-activation too
-            keeps = [("z", n_out)] + ([("a", n_out)] if act not in OUTPUT_ONLY else [])
+            keeps = [("z", n_out)] + ([("a", n_out)] if act not in activations.OUTPUT_ONLY else [])
             h, s, flags, op_code = -1, -1, 0, P.OP_DENSE
             flops = 2 * width * n_out + 4 * n_out
             if isinstance(layer, BatchNorm1d):

@@ -248,7 +248,7 @@ def test_relu_layers_keep_only_their_output_and_train_as_with_both(dtype, batchn
 @pytest.mark.parametrize("activation, slots", [(fb.ReLU, 1), (fb.Sigmoid, 1), (fb.Tanh, 1), (fb.GELU, 2),
                                                (fb.LeakyReLU, 2), (fb.Identity, 1)])
 def test_a_layer_keeps_its_pre_activation_only_where_backward_reads_it(activation, slots):
-    """ReLU's, sigmoid's and tanh's derivatives come from the output (``compiler.OUTPUT_ONLY``),
+    """ReLU's, sigmoid's and tanh's derivatives come from the output (``activations.OUTPUT_ONLY``),
     so those layers keep one slot; GELU's and LeakyReLU's read z and keep two."""
     model = relu_stack(activation, np.float32, batchnorm=False)
     per_op = model.activation_bytes(3)[0]

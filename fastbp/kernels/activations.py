@@ -33,6 +33,12 @@ from fastbp._jit import jit, jit_parallel, prange
 from fastbp.kernels import fpenv, linked
 from fastbp.kernels.codes import ELU, GELU, GELU_TANH, IDENTITY, LEAKY_RELU, RELU, SIGMOID, SILU, SOFTPLUS, TANH
 
+OUTPUT_ONLY = (IDENTITY, RELU, SIGMOID, TANH)
+"""Activations whose derivative backward takes from the output alone, bit for bit
+(relu'(z) = relu'(relu(z)), sigmoid' = a(1 - a), tanh' = 1 - a²): a layer fused with one
+keeps one workspace slot (``compiler``) and its forward epilogue runs in place over the
+product (``runs_in_place``; NOTES section 62)."""
+
 PARALLEL_MIN_ELEMENTS = 1 << 15
 """Elementwise kernels ``prange`` over rows only from this many elements (B * n) on."""
 
@@ -444,10 +450,9 @@ def _act_block(Z, act, alpha, A, r0, r1, c0, c1):
 
 @jit(**_INLINE)
 def runs_in_place(Z, act, A):
-    """Whether ``bias_act_block`` works on ``Z`` alone: ``A`` is ``Z`` and ``act`` is one whose
-    derivative backward takes from the output (``compiler.OUTPUT_ONLY``: such a layer keeps
-    one slot).  The GEMM then runs the epilogue per register tile (NOTES section 62)."""
-    return (act == RELU or act == IDENTITY or act == SIGMOID or act == TANH) and A.ctypes.data == Z.ctypes.data
+    """Whether ``bias_act_block`` works on ``Z`` alone: ``A`` is ``Z`` and ``act`` is in
+    ``OUTPUT_ONLY``.  The GEMM then runs the epilogue per register tile (NOTES section 62)."""
+    return act in OUTPUT_ONLY and A.ctypes.data == Z.ctypes.data
 
 
 @jit(**_INLINE)
