@@ -60,7 +60,7 @@ def compile_ops(layers, in_features):
         if isinstance(layer, (Linear, BatchNorm1d)):
             n_out = layer.output_features(width)
             # the output in a slot of its own only where backward needs the pre-activation too
-            keeps = [("z", n_out)] + ([("a", n_out)] if act not in activations.OUTPUT_ONLY else [])
+            keeps = [("z", n_out)] + ([] if activations.keeps_output_only(act, alpha) else [("a", n_out)])
             h, s, flags, op_code = -1, -1, 0, P.OP_DENSE
             flops = 2 * width * n_out + 4 * n_out
             if isinstance(layer, BatchNorm1d):

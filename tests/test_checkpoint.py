@@ -216,18 +216,21 @@ def relu_stack(activation, dtype, batchnorm, widths=(13, 40, 33, 7)):
 @pytest.mark.parametrize("batchnorm", [False, True])
 def test_relu_layers_keep_only_their_output_and_train_as_with_both(dtype, batchnorm):
     """A layer fused with ReLU keeps one slot (its output, written over the product in place:
-    relu'(z) = relu'(relu(z))), where LeakyReLU keeps z and its output apart.  LeakyReLU(0)
-    computes the same numbers up to the sign of zeros, so training both gives equal results
-    (``assert_array_equal`` takes -0.0 == 0.0): the in-place slot changes no gradient."""
+    relu'(z) = relu'(relu(z))), as LeakyReLU(0) does, whose output keeps the sign of zeros
+    (``assert_array_equal`` takes -0.0 == 0.0): training both gives equal results; a
+    LeakyReLU with a negative slope keeps z and its output apart."""
     relu = relu_stack(fb.ReLU, dtype, batchnorm)
     leaky = relu_stack(lambda: fb.LeakyReLU(0.0), dtype, batchnorm)
     segmented = relu_stack(fb.ReLU, dtype, batchnorm)    # a ReLU output as a stored segment boundary
+    negative = relu_stack(lambda: fb.LeakyReLU(-0.5), dtype, batchnorm)
     relu_ops, leaky_ops = relu.activation_bytes(5)[0], leaky.activation_bytes(5)[0]
+    negative_ops = negative.activation_bytes(5)[0]
     item = np.dtype(dtype).itemsize
-    fused = [(r, k) for r, k in zip(relu_ops, leaky_ops) if "ReLU" in r]
-    assert len(fused) == 2 and all("LeakyReLU" in k for _, k in fused)
-    for width, (r, k) in zip((40, 33), fused):
-        assert leaky_ops[k] - relu_ops[r] == width * 5 * item
+    fused = [(r, k, n) for r, k, n in zip(relu_ops, leaky_ops, negative_ops) if "ReLU" in r]
+    assert len(fused) == 2 and all("LeakyReLU" in k and "LeakyReLU" in n for _, k, n in fused)
+    for width, (r, k, n) in zip((40, 33), fused):
+        assert leaky_ops[k] == relu_ops[r]
+        assert negative_ops[n] - relu_ops[r] == width * 5 * item
     rng = np.random.default_rng(1)
     X = rng.standard_normal((48, 13)).astype(dtype)
     X[X[:, 0] > 1.2, 0] = 0.0      # some exact zeros through the first product
@@ -238,18 +241,48 @@ def test_relu_layers_keep_only_their_output_and_train_as_with_both(dtype, batchn
     assert segmented.checkpoint_plan.n_segments == 2
     np.testing.assert_array_equal(relu.parameters().params, leaky.parameters().params)
     np.testing.assert_array_equal(segmented.parameters().params, relu.parameters().params)
-    relu.train(), leaky.train()
-    out, out_ref = relu.forward(X[:9]), leaky.forward(X[:9])
+    assert_same_passes(relu, leaky, X[:9])
+
+
+def assert_same_passes(model, reference, X):
+    """Training-mode forward, backward and parameter gradients of two models agree bit for bit."""
+    model.train(), reference.train()
+    out, out_ref = model.forward(X), reference.forward(X)
     np.testing.assert_array_equal(out, out_ref)
-    np.testing.assert_array_equal(relu.backward(out), leaky.backward(out_ref))
-    np.testing.assert_array_equal(relu.parameters().grads, leaky.parameters().grads)
+    np.testing.assert_array_equal(model.backward(out), reference.backward(out_ref))
+    np.testing.assert_array_equal(model.parameters().grads, reference.parameters().grads)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("slope", [0.1, -0.3])
+def test_a_fused_leaky_relu_trains_bit_for_bit_as_a_separate_one(dtype, slope):
+    """LeakyReLU fused into its Linear layer (one slot, computed in place, its derivative read
+    from the output where the slope is >= 0) gives exactly the numbers of the same activation
+    as an op of its own after the product (an Identity in between stops the fusion), through
+    training, the forward pass and backward; with a negative slope the fused layer keeps z."""
+    def stack(separate):
+        layers = [fb.Linear(13, 40)] + ([fb.Identity()] if separate else []) + [fb.LeakyReLU(slope),
+                                                                                 fb.Linear(40, 7)]
+        return fb.Sequential(*layers, dtype=dtype, seed=3)
+    fused, separate = stack(False), stack(True)
+    assert any("LeakyReLU" in name and "Linear" in name for name in fused.activation_bytes(4)[0])
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((48, 13)).astype(dtype)
+    X[X[:, 0] > 1.0, :] = 0.0       # rows whose products are exact zeros: leaky(±0) and its derivative
+    y = rng.integers(0, 7, 48)
+    for model in (fused, separate):
+        model.fit(X, y, optimizer=fb.optim.Adam(model.parameters(), lr=1e-2), epochs=2, batch_size=12, seed=5)
+    np.testing.assert_array_equal(fused.parameters().params, separate.parameters().params)
+    assert_same_passes(fused, separate, X[:9])
 
 
 @pytest.mark.parametrize("activation, slots", [(fb.ReLU, 1), (fb.Sigmoid, 1), (fb.Tanh, 1), (fb.GELU, 2),
-                                               (fb.LeakyReLU, 2), (fb.Identity, 1)])
+                                               (fb.LeakyReLU, 1), (lambda: fb.LeakyReLU(-0.1), 2),
+                                               (fb.Identity, 1)])
 def test_a_layer_keeps_its_pre_activation_only_where_backward_reads_it(activation, slots):
-    """ReLU's, sigmoid's and tanh's derivatives come from the output (``activations.OUTPUT_ONLY``),
-    so those layers keep one slot; GELU's and LeakyReLU's read z and keep two."""
+    """ReLU's, sigmoid's, tanh's and a LeakyReLU's with a slope >= 0 derivatives come from the
+    output (``activations.keeps_output_only``), so those layers keep one slot; GELU's and a
+    negative slope's read z and keep two."""
     model = relu_stack(activation, np.float32, batchnorm=False)
     per_op = model.activation_bytes(3)[0]
     hidden = [bytes_ for name, bytes_ in per_op.items() if name.startswith(("0:", "1:"))]

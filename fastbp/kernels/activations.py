@@ -37,7 +37,16 @@ OUTPUT_ONLY = (IDENTITY, RELU, SIGMOID, TANH)
 """Activations whose derivative backward takes from the output alone, bit for bit
 (relu'(z) = relu'(relu(z)), sigmoid' = a(1 - a), tanh' = 1 - a²): a layer fused with one
 keeps one workspace slot (``compiler``) and its forward epilogue runs in place over the
-product (``runs_in_place``; NOTES section 62)."""
+product (``runs_in_place``; NOTES section 62).  LeakyReLU joins them when its slope is
+not negative (``keeps_output_only``)."""
+
+
+def keeps_output_only(act, alpha):
+    """Whether a layer fused with activation ``act`` (parameter ``alpha``) needs only its
+    output in backward: an ``OUTPUT_ONLY`` activation, or LeakyReLU with a slope >= 0, whose
+    derivative (1 where z > 0, else the slope) reads the same from a = leaky(z), since then
+    a > 0 exactly where z > 0 (NaN and -0.0 included; NOTES section 63)."""
+    return act in OUTPUT_ONLY or (act == LEAKY_RELU and alpha >= 0.0)
 
 PARALLEL_MIN_ELEMENTS = 1 << 15
 """Elementwise kernels ``prange`` over rows only from this many elements (B * n) on."""
@@ -451,12 +460,13 @@ def _act_block(Z, act, alpha, A, r0, r1, c0, c1):
 @jit(**_INLINE)
 def runs_in_place(Z, act, A):
     """Whether ``bias_act_block`` works on ``Z`` alone: ``A`` is ``Z`` and ``act`` is in
-    ``OUTPUT_ONLY``.  The GEMM then runs the epilogue per register tile (NOTES section 62)."""
-    return act in OUTPUT_ONLY and A.ctypes.data == Z.ctypes.data
+    ``OUTPUT_ONLY`` or LeakyReLU (the compiler gives A its own slot where backward needs z).
+    The GEMM then runs the epilogue per register tile (NOTES section 62)."""
+    return (act in OUTPUT_ONLY or act == LEAKY_RELU) and A.ctypes.data == Z.ctypes.data
 
 
 @jit(**_INLINE)
-def _bias_act_block_in_place(Z, bias, act, r0, r1, c0, c1):
+def _bias_act_block_in_place(Z, bias, act, alpha, r0, r1, c0, c1):
     """Z = act(Z + bias) on the block [r0:r1, c0:c1] for ``runs_in_place``'s activations:
     the arithmetic of ``bias_act_block``'s two passes, so the same bits.  ``_act_block`` is
     inlined with ``Z`` as its output, so LLVM sees one array: called as a function with
@@ -469,12 +479,17 @@ def _bias_act_block_in_place(Z, bias, act, r0, r1, c0, c1):
             for j in range(j0, j1):
                 Z[i, j] = _relu(Z[i, j] + bias[j])
         return
+    if act == LEAKY_RELU and bias.shape[0] != 0:
+        for i in range(i0, i1):
+            for j in range(j0, j1):
+                Z[i, j] = _leaky_relu(Z[i, j] + bias[j], alpha)
+        return
     if bias.shape[0] != 0:
         for i in range(i0, i1):
             for j in range(j0, j1):
                 Z[i, j] += bias[j]
     if act != IDENTITY:
-        _act_block(Z, act, Z.dtype.type(0), Z, r0, r1, c0, c1)
+        _act_block(Z, act, alpha, Z, r0, r1, c0, c1)
 
 
 @jit(**_KW)
@@ -483,7 +498,7 @@ def bias_act_block(Z, bias, act, alpha, A, r0, r1, c0, c1):
     arithmetic on part of the output, which the GEMM calls as the forward product's
     epilogue while the block is still in cache (``gemm.matmul_nt_bias_act``)."""
     if runs_in_place(Z, act, A):
-        _bias_act_block_in_place(Z, bias, act, r0, r1, c0, c1)
+        _bias_act_block_in_place(Z, bias, act, alpha, r0, r1, c0, c1)
         return
     if bias.shape[0] != 0:
         for i in range(np.uint64(r0), np.uint64(r1)):
