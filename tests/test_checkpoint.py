@@ -254,18 +254,20 @@ def assert_same_passes(model, reference, X):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("slope", [0.1, -0.3])
-def test_a_fused_leaky_relu_trains_bit_for_bit_as_a_separate_one(dtype, slope):
-    """LeakyReLU fused into its Linear layer (one slot, computed in place, its derivative read
-    from the output where the slope is >= 0) gives exactly the numbers of the same activation
-    as an op of its own after the product (an Identity in between stops the fusion), through
-    training, the forward pass and backward; with a negative slope the fused layer keeps z."""
+@pytest.mark.parametrize("slope, batchnorm", [(0.1, False), (-0.3, False), (0.1, True)])
+def test_a_fused_leaky_relu_trains_bit_for_bit_as_a_separate_one(dtype, slope, batchnorm):
+    """LeakyReLU fused into its Linear (or BatchNorm1d) layer (one slot, computed in place, its
+    derivative read from the output where the slope is >= 0) gives exactly the numbers of the
+    same activation as an op of its own after it (an Identity in between stops the fusion),
+    through training, the forward pass and backward; with a negative slope the fused layer
+    keeps z."""
     def stack(separate):
-        layers = [fb.Linear(13, 40)] + ([fb.Identity()] if separate else []) + [fb.LeakyReLU(slope),
-                                                                                 fb.Linear(40, 7)]
+        layers = [fb.Linear(13, 40)] + ([fb.BatchNorm1d(40)] if batchnorm else [])
+        layers += ([fb.Identity()] if separate else []) + [fb.LeakyReLU(slope), fb.Linear(40, 7)]
         return fb.Sequential(*layers, dtype=dtype, seed=3)
     fused, separate = stack(False), stack(True)
-    assert any("LeakyReLU" in name and "Linear" in name for name in fused.activation_bytes(4)[0])
+    fused_name = "BatchNorm1d" if batchnorm else "Linear"
+    assert any("LeakyReLU" in name and fused_name in name for name in fused.activation_bytes(4)[0])
     rng = np.random.default_rng(2)
     X = rng.standard_normal((48, 13)).astype(dtype)
     X[X[:, 0] > 1.0, :] = 0.0       # rows whose products are exact zeros: leaky(±0) and its derivative
