@@ -233,7 +233,7 @@ def test_relu_layers_keep_only_their_output_and_train_as_with_both(dtype, batchn
         assert negative_ops[n] - relu_ops[r] == width * 5 * item
     rng = np.random.default_rng(1)
     X = rng.standard_normal((48, 13)).astype(dtype)
-    X[X[:, 0] > 1.2, 0] = 0.0      # some exact zeros through the first product
+    X[X[:, 0] > 1.2, 0] = 0.0      # some zero inputs (LeakyReLU(0)'s -0.0 comes from every z < 0)
     y = rng.integers(0, 7, 48)
     for model, checkpoint in ((relu, None), (leaky, None), (segmented, 2)):
         opt = fb.optim.Adam(model.parameters(), lr=1e-2)
@@ -262,7 +262,8 @@ def test_a_fused_leaky_relu_trains_bit_for_bit_as_a_separate_one(dtype, slope, b
     through training, the forward pass and backward; with a negative slope the fused layer
     keeps z."""
     def stack(separate):
-        layers = [fb.Linear(13, 40)] + ([fb.BatchNorm1d(40)] if batchnorm else [])
+        # no bias before a LeakyReLU: X's zero rows below reach it as z = 0 exactly
+        layers = [fb.Linear(13, 40, bias=batchnorm)] + ([fb.BatchNorm1d(40)] if batchnorm else [])
         layers += ([fb.Identity()] if separate else []) + [fb.LeakyReLU(slope), fb.Linear(40, 7)]
         return fb.Sequential(*layers, dtype=dtype, seed=3)
     fused, separate = stack(False), stack(True)
@@ -270,7 +271,7 @@ def test_a_fused_leaky_relu_trains_bit_for_bit_as_a_separate_one(dtype, slope, b
     assert any("LeakyReLU" in name and fused_name in name for name in fused.activation_bytes(4)[0])
     rng = np.random.default_rng(2)
     X = rng.standard_normal((48, 13)).astype(dtype)
-    X[X[:, 0] > 1.0, :] = 0.0       # rows whose products are exact zeros: leaky(±0) and its derivative
+    X[X[:, 0] > 1.0, :] = 0.0       # zero rows: leaky(0) and its derivative at 0 (the slope), without BatchNorm1d
     y = rng.integers(0, 7, 48)
     for model in (fused, separate):
         model.fit(X, y, optimizer=fb.optim.Adam(model.parameters(), lr=1e-2), epochs=2, batch_size=12, seed=5)
