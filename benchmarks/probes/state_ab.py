@@ -1,0 +1,54 @@
+"""Two checkouts' training steps in one process (``ab.py``'s ``InProcess``), in alternating
+blocks of 0.2 s, each pair of blocks tagged with both vCPUs' state measured before and
+after it (``vcpu_speed.py``'s loop: f fast, S slow); prints new/base per state.  For changes
+meant to help when one vCPU runs slow (NOTES section 64).
+
+    PYTHONPATH=. python benchmarks/probes/state_ab.py BASE NEW WORKLOAD SECONDS
+"""
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from ab import InProcess  # noqa: E402  (benchmarks/ab.py)
+from vcpu_speed import fma  # noqa: E402
+
+
+def state(a, b):
+    everywhere = os.sched_getaffinity(0)
+    out = ""
+    for cpu in (0, 1):
+        os.sched_setaffinity(0, {cpu})
+        ts = []
+        for _ in range(3):
+            t = time.perf_counter()
+            fma(a, b, 300)
+            ts.append(time.perf_counter() - t)
+        out += "S" if min(ts) > 0.09e-3 else "f"       # ~0.07 ms at full speed here
+    os.sched_setaffinity(0, everywhere)
+    return out
+
+
+def main():
+    base, new, workload, seconds = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+    trees = {"base": InProcess(base, "fastbp_base", 2), "new": InProcess(new, "fastbp_new", 2)}
+    a, b = np.ones(4096, np.float32), np.full(4096, 0.999, np.float32)
+    fma(a, b, 1)
+    for tree in trees.values():
+        tree.ask("step", workload, 0.3)
+    ratios = {}
+    t_end = time.time() + seconds
+    while time.time() < t_end:
+        before = state(a, b)
+        rates = {name: tree.ask("step", workload, 0.2) for name, tree in trees.items()}
+        if state(a, b) == before:
+            ratios.setdefault(before, []).append(rates["new"] / rates["base"])
+    for s, v in sorted(ratios.items()):
+        print(f"{workload} state {s}: {len(v):3d} block pairs, new/base median {statistics.median(v):.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Each vCPU's single-thread speed over time: an L1-resident multiply-add loop pinned to
+CPU 0, then CPU 1, best of 5 short runs each, every half second (NOTES section 64: for
+seconds at a time one vCPU runs at about half the other's speed).
+
+    python benchmarks/probes/vcpu_speed.py [SECONDS]    (then count the S/f patterns)
+"""
+import os
+import sys
+import time
+
+import numpy as np
+from numba import njit
+
+
+@njit(fastmath={"contract", "nsz", "reassoc", "arcp"})
+def fma(a, b, reps):
+    for _ in range(reps):
+        for i in range(a.size):
+            a[i] = a[i] * b[i] + np.float32(1e-7)
+    return a[0]
+
+
+def main():
+    a, b = np.ones(4096, np.float32), np.full(4096, 0.999, np.float32)
+    fma(a, b, 1)
+    t_end = time.time() + (float(sys.argv[1]) if len(sys.argv) > 1 else 60)
+    while time.time() < t_end:
+        row = []
+        for cpu in (0, 1):
+            os.sched_setaffinity(0, {cpu})
+            ts = []
+            for _ in range(5):
+                t = time.perf_counter()
+                fma(a, b, 500)
+                ts.append(time.perf_counter() - t)
+            row.append(min(ts) * 1e3)
+        print(time.strftime("%H:%M:%S"), f"cpu0 {row[0]:.2f} ms  cpu1 {row[1]:.2f} ms  ratio {row[1] / row[0]:.2f}",
+              flush=True)
+        time.sleep(0.5)
+
+
+if __name__ == "__main__":
+    main()
