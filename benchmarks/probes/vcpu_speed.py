@@ -20,20 +20,26 @@ def fma(a, b, reps):
     return a[0]
 
 
+def best_time(cpu, reps, tries, a, b):
+    """Seconds of the fastest of ``tries`` runs of ``fma(a, b, reps)`` with this process
+    pinned to ``cpu`` (then back on every CPU it had)."""
+    everywhere = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    ts = []
+    for _ in range(tries):
+        t = time.perf_counter()
+        fma(a, b, reps)
+        ts.append(time.perf_counter() - t)
+    os.sched_setaffinity(0, everywhere)
+    return min(ts)
+
+
 def main():
     a, b = np.ones(4096, np.float32), np.full(4096, 0.999, np.float32)
     fma(a, b, 1)
     t_end = time.time() + (float(sys.argv[1]) if len(sys.argv) > 1 else 60)
     while time.time() < t_end:
-        row = []
-        for cpu in (0, 1):
-            os.sched_setaffinity(0, {cpu})
-            ts = []
-            for _ in range(5):
-                t = time.perf_counter()
-                fma(a, b, 500)
-                ts.append(time.perf_counter() - t)
-            row.append(min(ts) * 1e3)
+        row = [best_time(cpu, 500, 5, a, b) * 1e3 for cpu in (0, 1)]
         print(time.strftime("%H:%M:%S"), f"cpu0 {row[0]:.2f} ms  cpu1 {row[1]:.2f} ms  ratio {row[1] / row[0]:.2f}",
               flush=True)
         time.sleep(0.5)
