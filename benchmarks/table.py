@@ -112,6 +112,10 @@ def serve(framework, threads):
             value = sgemm_gflops(widths, batch, float(seconds))
         elif kind == "tile":
             value = bench.tile_gflops(float(seconds))
+        elif kind == "sharing":
+            value = bench.core_sharing()
+        elif kind == "region":
+            value = bench.region_us()
         elif kind == "bwdfwd":
             value = backward_forward_ratio(widths, batch, 5)[0]
         else:
@@ -142,26 +146,81 @@ def wait_quiet(workers):
     bench.wait_quiet(lambda: sum(w.cpu_seconds() for w in workers.values()))
 
 
-def interleaved(workers, kind, workload, rounds, seconds, names=None):
+SHARED = 1.4    # ``bench.core_sharing`` above this: fastbp's two threads were sharing one core's arithmetic
+FAR = 1.5       # ``bench.region_us`` above this times the run's fastest: the cores hand lines over slowly
+
+
+class Placement:
+    """Tags each timed block with where the host had put the two vCPUs around it: probes in the
+    fastbp worker just before and just after the block (NOTES section 66: this VM's slow spells
+    are its vCPUs sharing one core, ``bench.core_sharing``, or sitting where cache lines take
+    twice as long to pass between them, ``bench.region_us``; the second halves W4's step).  A
+    block is ``slow`` when a probe on either side shows either.  With ``retries``, a slow block
+    is timed again, up to that many times."""
+
+    def __init__(self, workers, retries=0):
+        self.workers, self.retries = workers, retries
+        self.blocks = self.slow = 0
+        self.regions = []
+
+    def probe(self):
+        """True when the vCPUs are placed badly now."""
+        wait_quiet(self.workers)
+        shared = self.workers["fastbp"].ask("sharing", "W1", 0) > SHARED
+        self.regions.append(self.workers["fastbp"].ask("region", "W1", 0))
+        return shared or self.regions[-1] > FAR * min(self.regions)
+
+    def timed(self, name, *request):
+        for _ in range(self.retries + 1):
+            before = self.probe()
+            wait_quiet(self.workers)
+            value = self.workers[name].ask(*request)
+            slow = self.probe() or before
+            if not slow:
+                break
+        self.blocks += 1
+        self.slow += slow
+        return value
+
+    def take(self):
+        """'k/n' blocks slow since the last call."""
+        text = f"{self.slow}/{self.blocks}"
+        self.blocks = self.slow = 0
+        return text
+
+    def summary(self):
+        r = sorted(self.regions)
+        return (f"empty two-thread region over the run's {len(r)} probes: {r[0]:.2f} µs fastest, "
+                f"{statistics.median(r):.2f} median, {r[-1]:.2f} slowest") if r else ""
+
+
+def interleaved(workers, kind, workload, rounds, seconds, names=None, sharing=None):
     """Median reply per framework (calls/s for steps), the frameworks interleaved round by
-    round; ``names``: ask only these (every worker's pool is still waited out)."""
+    round; ``names``: ask only these (every worker's pool is still waited out); ``sharing``: a
+    ``Placement`` that tags (and may retry) each block."""
     samples = {name: [] for name in names or workers}
     for _ in range(rounds):
         for name in samples:
-            wait_quiet(workers)
-            samples[name].append(workers[name].ask(kind, workload, seconds))
+            samples[name].append(ask(workers, name, sharing, kind, workload, seconds))
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
-def paired_gflops(workers, workload, flops, rounds, seconds):
+def ask(workers, name, sharing, *request):
+    """``workers[name]``'s reply to ``request`` once every pool is quiet, through ``sharing``
+    when given."""
+    if sharing is not None:
+        return sharing.timed(name, *request)
+    wait_quiet(workers)
+    return workers[name].ask(*request)
+
+
+def paired_gflops(workers, workload, flops, rounds, seconds, sharing=None):
     """Median GFLOP/s of fastbp's step and of numpy's sgemm on the same products, the two
     asked alternately round by round (one sgemm reading swung 85-152 GFLOP/s between runs)."""
     ours, blas = [], []
     for _ in range(rounds):
-        wait_quiet(workers)
-        ours.append(workers["fastbp"].ask("step", workload, seconds) * flops / 1e9)
-        wait_quiet(workers)
-        blas.append(workers["numpy"].ask("sgemm", workload, seconds))
+        ours.append(ask(workers, "fastbp", sharing, "step", workload, seconds) * flops / 1e9)
+        blas.append(ask(workers, "numpy", sharing, "sgemm", workload, seconds))
     return statistics.median(ours), statistics.median(blas)
 
 
@@ -218,14 +277,14 @@ def backward_forward_ratio(widths, batch, rounds):
     return statistics.median(bwd) / statistics.median(fwd), statistics.median(fwd), statistics.median(bwd)
 
 
-def print_bounds(workers, measured, peers, rounds, seconds, threads):
+def print_bounds(workers, measured, peers, rounds, seconds, threads, sharing=None):
     """The ``--bounds`` block: per workload, its step's FLOPs, the samples/s its products alone
     allow at the register tile's rate (median of ``rounds``), the share of it fastbp's step
     reaches, and the bound's ratio to every peer measured above in this run."""
     # the tile request takes no workload; the worker protocol wants one
-    tile = interleaved(workers, "tile", "W1", rounds, seconds, names=["fastbp"])["fastbp"]
+    tile = interleaved(workers, "tile", "W1", rounds, seconds, names=["fastbp"], sharing=sharing)["fastbp"]
     print(f"bound: the step's products alone at the {gemm.MR}x{gemm.NR} register tile's rate with its operands "
-          f"in L1, {tile:.0f} GFLOP/s on {threads} thread(s)")
+          f"in L1, {tile:.0f} GFLOP/s on {threads} thread(s)" + (f" (slow {sharing.take()})" if sharing else ""))
     print(f"{'workload':<10}{'MFLOP':>8}{'bound':>12}{'fastbp':>10}{'of bound':>10}"
           + "".join(f"{'bound/' + p:>13}" for p in peers))
     for w, samples in measured.items():
@@ -247,6 +306,9 @@ def main(argv=None):
     parser.add_argument("--against", default=",".join(bench.PEERS))
     parser.add_argument("--bounds", action="store_true",
                         help="also print each step's products-alone bound at the register tile's rate")
+    parser.add_argument("--retry-slow", type=int, default=0, metavar="RETRIES",
+                        help="time a block again (up to RETRIES times) when the probes around it show "
+                             "the vCPUs placed badly (sharing a core or far apart)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -259,20 +321,27 @@ def main(argv=None):
           f"one process per framework, each on CPUs {cpu_list(pinned_cpus(args.threads))}"
           + ("; jax runs XLA's own thread pool on them" if "jax" in peers else ""))
     workers = {n: Worker(n, args.threads) for n in names}
+    sharing = Placement(workers, args.retry_slow) if args.threads >= 2 else None
     try:
+        if sharing is not None:
+            print(f"slow: blocks (one framework's timing) with the vCPUs placed badly just before or after: sharing "
+                  f"one core (tile time on two threads / one > {SHARED}) or far apart (an empty two-thread region "
+                  f"> {FAR}x the run's fastest)"
+                  + (f"; such a block is timed again, up to {args.retry_slow} times" if args.retry_slow else ""))
         header = f"{'workload':<22}" + "".join(f"{n:>11}" for n in names) + "".join(f"{'/' + p:>9}" for p in peers)
-        print(header)
+        print(header + ("     slow" if sharing is not None else ""))
         measured = {}
         for w in args.workloads.split(","):
             desc, widths, batch = bench.WORKLOADS[w]
-            per_s = interleaved(workers, "step", w, args.rounds, args.seconds)
+            per_s = interleaved(workers, "step", w, args.rounds, args.seconds, sharing=sharing)
             samples = measured[w] = {n: per_s[n] * batch for n in names}
             print(f"{w + ' ' + desc + ' b' + str(batch):<22}" + "".join(f"{samples[n]:>11,.0f}" for n in names)
-                  + "".join(f"{samples['fastbp'] / samples[p]:>8.2f}x" for p in peers), flush=True)
+                  + "".join(f"{samples['fastbp'] / samples[p]:>8.2f}x" for p in peers)
+                  + (f"{sharing.take():>9}" if sharing is not None else ""), flush=True)
             if w == "W2":
                 flops = step_flops(widths, batch)
                 if "numpy" in workers:
-                    ours, blas = paired_gflops(workers, w, flops, args.rounds, args.seconds)
+                    ours, blas = paired_gflops(workers, w, flops, args.rounds, args.seconds, sharing)
                     how = f"medians of {args.rounds} paired rounds"
                 else:
                     ours, blas = per_s["fastbp"] * flops / 1e9, float("nan")
@@ -280,13 +349,17 @@ def main(argv=None):
                 wait_quiet(workers)
                 ratio = workers["fastbp"].ask("bwdfwd", w, args.seconds)
                 print(f"   W2 step {ours:.0f} GFLOP/s vs numpy sgemm {blas:.0f} GFLOP/s on the step's products "
-                      f"({how}): {ours / blas:.0%}; backward/forward time = {ratio:.2f}", flush=True)
-        calls = interleaved(workers, "infer", "W1", args.rounds, args.seconds)
+                      f"({how}): {ours / blas:.0%}; backward/forward time = {ratio:.2f}"
+                      + (f"; slow {sharing.take()}" if sharing is not None else ""), flush=True)
+        calls = interleaved(workers, "infer", "W1", args.rounds, args.seconds, sharing=sharing)
         print(f"{'W1 inference b1 (µs)':<22}" + "".join(f"{1e6 / calls[n]:>11.1f}" for n in names)
-              + "".join(f"{calls['fastbp'] / calls[p]:>8.2f}x" for p in peers))
+              + "".join(f"{calls['fastbp'] / calls[p]:>8.2f}x" for p in peers)
+              + (f"{sharing.take():>9}" if sharing is not None else ""))
         print("ratios: fastbp / peer in samples/s, peer time / fastbp time in latency (above 1: fastbp faster)")
         if args.bounds:
-            print_bounds(workers, measured, peers, args.rounds, args.seconds, args.threads)
+            print_bounds(workers, measured, peers, args.rounds, args.seconds, args.threads, sharing)
+        if sharing is not None:
+            print(sharing.summary())
     finally:
         for worker in workers.values():
             worker.close()

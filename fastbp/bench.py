@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from fastbp import _jit, arena
-from fastbp._jit import jit_parallel, prange
+from fastbp._jit import jit, jit_parallel, prange
 from fastbp.kernels import gemm, microkernels
 
 WORKLOADS = {  # name: (description, layer widths including input and output, batch)
@@ -405,3 +405,48 @@ def tile_gflops(seconds):
         _tile_calls(work, calls)
         best = min(best, time.perf_counter() - t0)
     return flops_per_call * calls / best / 1e9
+
+
+def core_sharing(calls=200, tries=3):
+    """How much fastbp's first two threads slow each other's arithmetic: the time of ``calls``
+    register tiles on each of two threads at once (each over its own L1-resident panels) over
+    their time on one thread, fastest of ``tries`` each.  ~1 when the threads run on separate
+    cores; ~2 when they share one core, as when a VM's host runs its two vCPUs on one core's
+    hyperthreads (benchmarks/NOTES.md section 66).  NaN with fewer than two threads."""
+    if _jit.get_num_threads() < 2:
+        return float("nan")
+    work = _two_panels()
+    one = min(_timed(_tile_calls, work[:_TILE_STRIDE], calls) for _ in range(tries))
+    two = min(_timed(_tile_calls, work, calls) for _ in range(tries))
+    return two / one
+
+
+def region_us(regions=2000, tries=3):
+    """µs of one empty two-thread parallel region (a fork and a join: cache lines handed between
+    the threads), fastest mean of ``tries`` compiled loops of ``regions``.  ~1.1 µs on this VM
+    when its vCPUs sit on nearby cores, ~2.2 in its slow spells, which halve W4's step while the
+    cores' arithmetic keeps its speed (NOTES section 66).  NaN with fewer than two threads."""
+    if _jit.get_num_threads() < 2:
+        return float("nan")
+    work = _two_panels()
+    _empty_regions(work, 1)
+    return min(_timed(_empty_regions, work, regions) for _ in range(tries)) / regions * 1e6
+
+
+def _two_panels():
+    work = arena.aligned_zeros(2 * _TILE_STRIDE, np.float32)
+    work[:] = 0.01
+    _tile_calls(work, 1)
+    return work
+
+
+@jit
+def _empty_regions(work, n):
+    for _ in range(n):
+        _tile_calls(work, 0)
+
+
+def _timed(f, *args):
+    t0 = time.perf_counter()
+    f(*args)
+    return time.perf_counter() - t0

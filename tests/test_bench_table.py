@@ -103,3 +103,57 @@ def test_jax_is_put_on_the_cpu_unless_the_environment_says_otherwise(monkeypatch
     monkeypatch.setenv("JAX_PLATFORMS", "cuda")
     bench._import_jax_on_cpu()
     assert os.environ["JAX_PLATFORMS"] == "cuda"
+
+
+def test_the_placement_probes_are_a_ratio_and_a_time_and_nan_on_one_thread():
+    import fastbp as fb
+    old = fb.get_num_threads()
+    try:
+        fb.set_num_threads(1)
+        assert np.isnan(bench.core_sharing(calls=5, tries=1)) and np.isnan(bench.region_us(10, 1))
+        if old >= 2:
+            fb.set_num_threads(2)
+            ratio, region = bench.core_sharing(calls=50, tries=2), bench.region_us(100, 2)
+            assert np.isfinite(ratio) and ratio > 0
+            assert 0 < region < 1e4
+    finally:
+        fb.set_num_threads(old)
+
+
+class FakeWorker:
+    """Replies from a script: ``sharing`` and ``region`` requests pop the next (sharing, region µs)
+    reading in turn, other requests count up."""
+
+    def __init__(self, probes=()):
+        self.probes = [x for pair in probes for x in pair]
+        self.asked = []
+
+    def cpu_seconds(self):
+        return 0.0
+
+    def ask(self, kind, *rest):
+        self.asked.append(kind)
+        return self.probes.pop(0) if kind in ("sharing", "region") else float(len(self.asked))
+
+
+SPLIT, SHARED, FAR = (1.0, 1.1), (1.9, 1.1), (1.0, 2.3)
+
+
+def test_a_block_with_a_slow_probe_before_or_after_it_counts_as_slow():
+    fast = FakeWorker([SPLIT, SHARED, FAR, SPLIT, SPLIT, SPLIT])
+    placement = table.Placement({"fastbp": fast})
+    for _ in range(3):
+        placement.timed("fastbp", "step", "W1", 0.1)
+    assert placement.take() == "2/3"        # (split, shared) and (far, split) slow, (split, split) not
+    assert placement.take() == "0/0"
+    assert "1.10 µs fastest" in placement.summary() and "2.30 slowest" in placement.summary()
+
+
+def test_a_slow_block_is_timed_again_up_to_the_retries_and_counted_once():
+    fast, peer = FakeWorker([SPLIT, SHARED, FAR, SPLIT, SPLIT, SPLIT]), FakeWorker()
+    placement = table.Placement({"fastbp": fast, "numpy": peer}, retries=5)
+    assert placement.timed("numpy", "step", "W1", 0.1) == 3.0     # the third timing is kept
+    assert peer.asked == ["step"] * 3 and placement.take() == "0/1"
+    stuck = table.Placement({"fastbp": FakeWorker([SPLIT] + [SHARED] * 5), "numpy": FakeWorker()}, retries=2)
+    stuck.timed("numpy", "step", "W1", 0.1)
+    assert stuck.take() == "1/1"
