@@ -146,10 +146,6 @@ def wait_quiet(workers):
     bench.wait_quiet(lambda: sum(w.cpu_seconds() for w in workers.values()))
 
 
-SHARED = 1.4    # ``bench.core_sharing`` above this: fastbp's two threads were sharing one core's arithmetic
-FAR = 1.5       # ``bench.region_us`` above this times the run's fastest: the cores hand lines over slowly
-
-
 class Placement:
     """Tags each timed block with where the host had put the two vCPUs around it: probes in the
     fastbp worker just before and just after the block (NOTES section 66: this VM's slow spells
@@ -164,11 +160,11 @@ class Placement:
         self.regions = []
 
     def probe(self):
-        """True when the vCPUs are placed badly now."""
+        """True when the vCPUs are placed badly now (``bench.badly_placed``)."""
         wait_quiet(self.workers)
-        shared = self.workers["fastbp"].ask("sharing", "W1", 0) > SHARED
-        self.regions.append(self.workers["fastbp"].ask("region", "W1", 0))
-        return shared or self.regions[-1] > FAR * min(self.regions)
+        reading = self.workers["fastbp"].ask("sharing", "W1", 0), self.workers["fastbp"].ask("region", "W1", 0)
+        self.regions.append(reading[1])
+        return bench.badly_placed(reading, min(self.regions))
 
     def timed(self, name, *request):
         for _ in range(self.retries + 1):
@@ -325,8 +321,8 @@ def main(argv=None):
     try:
         if sharing is not None:
             print(f"slow: blocks (one framework's timing) with the vCPUs placed badly just before or after: sharing "
-                  f"one core (tile time on two threads / one > {SHARED}) or far apart (an empty two-thread region "
-                  f"> {FAR}x the run's fastest)"
+                  f"one core (tile time on two threads / one > {bench.SHARED_RATIO}) or far apart (an empty "
+                  f"two-thread region > {bench.FAR_REGION}x the run's fastest)"
                   + (f"; such a block is timed again, up to {args.retry_slow} times" if args.retry_slow else ""))
         header = f"{'workload':<22}" + "".join(f"{n:>11}" for n in names) + "".join(f"{'/' + p:>9}" for p in peers)
         print(header + ("     slow" if sharing is not None else ""))

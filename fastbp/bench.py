@@ -351,13 +351,18 @@ def run(workloads=None, against=PEERS, repeats=3, seconds=0.2, threads=None, pri
     print_fn(header)
     print_fn("-" * len(header))
     results = {}
+    placed = {}             # workload: the placement probes before and after its row (two threads or more)
     for name in workloads:
         desc, widths, batch = WORKLOADS[name]
+        before = placement() if threads >= 2 else None
         rates = {f: measure(STEP_BUILDERS[f](widths, batch), batch, repeats, seconds) for f in frameworks}
+        if before is not None:
+            placed[name] = (before, placement())
         results[name] = rates
         line = f"{name + ' ' + desc:<20}{batch:>6}" + "".join(f"{rates[f]:>12,.0f}" for f in frameworks)
         line += "".join(f"{rates['fastbp'] / rates[f]:>10.2f}x" for f in peers)
         print_fn(line)
+    notes += placement_notes(placed)
     for note in notes:
         print_fn("note: " + note)
     if peers:
@@ -419,6 +424,33 @@ def core_sharing(calls=200, tries=3):
     one = min(_timed(_tile_calls, work[:_TILE_STRIDE], calls) for _ in range(tries))
     two = min(_timed(_tile_calls, work, calls) for _ in range(tries))
     return two / one
+
+
+SHARED_RATIO = 1.4      # core_sharing above this: the two threads share one core's arithmetic
+FAR_REGION = 1.5        # region_us above this times the fastest seen: lines pass slowly between the cores
+
+
+def placement():
+    """``(core_sharing(), region_us())``: where the host has put fastbp's first two threads now."""
+    return core_sharing(), region_us()
+
+
+def badly_placed(probe, fastest_region):
+    """Whether a ``placement()`` reading shows the threads sharing a core or far apart, against
+    the fastest region time seen in the same run."""
+    sharing, region = probe
+    return sharing > SHARED_RATIO or region > FAR_REGION * fastest_region
+
+
+def placement_notes(placed):
+    """Notes for ``run``: the workloads whose row had a badly placed probe before or after it."""
+    regions = [probe[1] for pair in placed.values() for probe in pair]
+    slow = [w for w, pair in placed.items() if any(badly_placed(p, min(regions)) for p in pair)]
+    if not slow:
+        return []
+    return [f"the host placed fastbp's two threads badly around {', '.join(slow)} (sharing one core, or "
+            "far apart: benchmarks/NOTES.md section 66); two-thread numbers there can read up to 2x low, "
+            "so run again"]
 
 
 def region_us(regions=2000, tries=3):

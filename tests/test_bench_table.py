@@ -157,3 +157,13 @@ def test_a_slow_block_is_timed_again_up_to_the_retries_and_counted_once():
     stuck = table.Placement({"fastbp": FakeWorker([SPLIT] + [SHARED] * 5), "numpy": FakeWorker()}, retries=2)
     stuck.timed("numpy", "step", "W1", 0.1)
     assert stuck.take() == "1/1"
+
+
+def test_badly_placed_readings_and_the_benchs_note_name_the_workloads_around_them():
+    assert not bench.badly_placed((1.0, 1.1), 1.0)
+    assert bench.badly_placed((1.9, 1.1), 1.0)                   # sharing one core
+    assert bench.badly_placed((1.0, 2.3), 1.1)                   # far apart
+    assert bench.placement_notes({"W1": ((1.0, 1.1), (1.0, 1.2))}) == []
+    notes = bench.placement_notes({"W1": ((1.0, 1.1), (1.0, 1.2)), "W4": ((1.0, 1.1), (1.0, 2.4)),
+                                   "W3": ((1.9, 1.1), (1.0, 1.1))})
+    assert len(notes) == 1 and "around W4, W3 " in notes[0] and "W1" not in notes[0]

@@ -5,9 +5,9 @@ spells.
 
     PYTHONPATH=. python benchmarks/probes/state_ab.py BASE NEW WORKLOAD SECONDS
 
-States (NOTES section 66): ``shared`` (``fastbp.bench.core_sharing`` above 1.4: the two threads
-on one core), ``far`` (``bench.region_us`` above 1.5x the fastest seen: cache lines pass
-between the cores twice as slowly; W4's step halves), else ``near``.  Until section 66 the tag
+States (NOTES section 66, ``fastbp.bench.badly_placed``): ``shared`` (``bench.core_sharing``
+above 1.4: the two threads on one core), ``far`` (``bench.region_us`` above 1.5x the fastest
+seen: cache lines pass between the cores twice as slowly; W4's step halves), else ``near``.  Until section 66 the tag
 was each vCPU's single-thread speed (``vcpu_speed.py``), which stays fast in both spells: every
 block of sections 64-65 was tagged both-fast.
 """
@@ -26,10 +26,11 @@ _regions = []
 
 
 def state():
-    if bench.core_sharing() > 1.4:
-        return "shared"
-    _regions.append(bench.region_us())
-    return "far" if _regions[-1] > 1.5 * min(_regions) else "near"
+    sharing, region = reading = bench.placement()
+    _regions.append(region)
+    if not bench.badly_placed(reading, min(_regions)):
+        return "near"
+    return "shared" if sharing > bench.SHARED_RATIO else "far"
 
 
 def main():
