@@ -190,33 +190,33 @@ class Placement:
                 f"{statistics.median(r):.2f} median, {r[-1]:.2f} slowest") if r else ""
 
 
-def interleaved(workers, kind, workload, rounds, seconds, names=None, sharing=None):
+def interleaved(workers, kind, workload, rounds, seconds, names=None, placement=None):
     """Median reply per framework (calls/s for steps), the frameworks interleaved round by
-    round; ``names``: ask only these (every worker's pool is still waited out); ``sharing``: a
+    round; ``names``: ask only these (every worker's pool is still waited out); ``placement``: a
     ``Placement`` that tags (and may retry) each block."""
     samples = {name: [] for name in names or workers}
     for _ in range(rounds):
         for name in samples:
-            samples[name].append(ask(workers, name, sharing, kind, workload, seconds))
+            samples[name].append(ask(workers, name, placement, kind, workload, seconds))
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
-def ask(workers, name, sharing, *request):
-    """``workers[name]``'s reply to ``request`` once every pool is quiet, through ``sharing``
+def ask(workers, name, placement, *request):
+    """``workers[name]``'s reply to ``request`` once every pool is quiet, through ``placement``
     when given."""
-    if sharing is not None:
-        return sharing.timed(name, *request)
+    if placement is not None:
+        return placement.timed(name, *request)
     wait_quiet(workers)
     return workers[name].ask(*request)
 
 
-def paired_gflops(workers, workload, flops, rounds, seconds, sharing=None):
+def paired_gflops(workers, workload, flops, rounds, seconds, placement=None):
     """Median GFLOP/s of fastbp's step and of numpy's sgemm on the same products, the two
     asked alternately round by round (one sgemm reading swung 85-152 GFLOP/s between runs)."""
     ours, blas = [], []
     for _ in range(rounds):
-        ours.append(ask(workers, "fastbp", sharing, "step", workload, seconds) * flops / 1e9)
-        blas.append(ask(workers, "numpy", sharing, "sgemm", workload, seconds))
+        ours.append(ask(workers, "fastbp", placement, "step", workload, seconds) * flops / 1e9)
+        blas.append(ask(workers, "numpy", placement, "sgemm", workload, seconds))
     return statistics.median(ours), statistics.median(blas)
 
 
@@ -273,14 +273,14 @@ def backward_forward_ratio(widths, batch, rounds):
     return statistics.median(bwd) / statistics.median(fwd), statistics.median(fwd), statistics.median(bwd)
 
 
-def print_bounds(workers, measured, peers, rounds, seconds, threads, sharing=None):
+def print_bounds(workers, measured, peers, rounds, seconds, threads, placement=None):
     """The ``--bounds`` block: per workload, its step's FLOPs, the samples/s its products alone
     allow at the register tile's rate (median of ``rounds``), the share of it fastbp's step
     reaches, and the bound's ratio to every peer measured above in this run."""
     # the tile request takes no workload; the worker protocol wants one
-    tile = interleaved(workers, "tile", "W1", rounds, seconds, names=["fastbp"], sharing=sharing)["fastbp"]
+    tile = interleaved(workers, "tile", "W1", rounds, seconds, names=["fastbp"], placement=placement)["fastbp"]
     print(f"bound: the step's products alone at the {gemm.MR}x{gemm.NR} register tile's rate with its operands "
-          f"in L1, {tile:.0f} GFLOP/s on {threads} thread(s)" + (f" (slow {sharing.take()})" if sharing else ""))
+          f"in L1, {tile:.0f} GFLOP/s on {threads} thread(s)" + (f" (slow {placement.take()})" if placement else ""))
     print(f"{'workload':<10}{'MFLOP':>8}{'bound':>12}{'fastbp':>10}{'of bound':>10}"
           + "".join(f"{'bound/' + p:>13}" for p in peers))
     for w, samples in measured.items():
@@ -317,27 +317,27 @@ def main(argv=None):
           f"one process per framework, each on CPUs {cpu_list(pinned_cpus(args.threads))}"
           + ("; jax runs XLA's own thread pool on them" if "jax" in peers else ""))
     workers = {n: Worker(n, args.threads) for n in names}
-    sharing = Placement(workers, args.retry_slow) if args.threads >= 2 else None
+    placement = Placement(workers, args.retry_slow) if args.threads >= 2 else None
     try:
-        if sharing is not None:
+        if placement is not None:
             print(f"slow: blocks (one framework's timing) with the vCPUs placed badly just before or after: sharing "
                   f"one core (tile time on two threads / one > {bench.SHARED_RATIO}) or far apart (an empty "
                   f"two-thread region > {bench.FAR_REGION}x the run's fastest)"
                   + (f"; such a block is timed again, up to {args.retry_slow} times" if args.retry_slow else ""))
         header = f"{'workload':<22}" + "".join(f"{n:>11}" for n in names) + "".join(f"{'/' + p:>9}" for p in peers)
-        print(header + ("     slow" if sharing is not None else ""))
+        print(header + ("     slow" if placement is not None else ""))
         measured = {}
         for w in args.workloads.split(","):
             desc, widths, batch = bench.WORKLOADS[w]
-            per_s = interleaved(workers, "step", w, args.rounds, args.seconds, sharing=sharing)
+            per_s = interleaved(workers, "step", w, args.rounds, args.seconds, placement=placement)
             samples = measured[w] = {n: per_s[n] * batch for n in names}
             print(f"{w + ' ' + desc + ' b' + str(batch):<22}" + "".join(f"{samples[n]:>11,.0f}" for n in names)
                   + "".join(f"{samples['fastbp'] / samples[p]:>8.2f}x" for p in peers)
-                  + (f"{sharing.take():>9}" if sharing is not None else ""), flush=True)
+                  + (f"{placement.take():>9}" if placement is not None else ""), flush=True)
             if w == "W2":
                 flops = step_flops(widths, batch)
                 if "numpy" in workers:
-                    ours, blas = paired_gflops(workers, w, flops, args.rounds, args.seconds, sharing)
+                    ours, blas = paired_gflops(workers, w, flops, args.rounds, args.seconds, placement)
                     how = f"medians of {args.rounds} paired rounds"
                 else:
                     ours, blas = per_s["fastbp"] * flops / 1e9, float("nan")
@@ -346,16 +346,16 @@ def main(argv=None):
                 ratio = workers["fastbp"].ask("bwdfwd", w, args.seconds)
                 print(f"   W2 step {ours:.0f} GFLOP/s vs numpy sgemm {blas:.0f} GFLOP/s on the step's products "
                       f"({how}): {ours / blas:.0%}; backward/forward time = {ratio:.2f}"
-                      + (f"; slow {sharing.take()}" if sharing is not None else ""), flush=True)
-        calls = interleaved(workers, "infer", "W1", args.rounds, args.seconds, sharing=sharing)
+                      + (f"; slow {placement.take()}" if placement is not None else ""), flush=True)
+        calls = interleaved(workers, "infer", "W1", args.rounds, args.seconds, placement=placement)
         print(f"{'W1 inference b1 (µs)':<22}" + "".join(f"{1e6 / calls[n]:>11.1f}" for n in names)
               + "".join(f"{calls['fastbp'] / calls[p]:>8.2f}x" for p in peers)
-              + (f"{sharing.take():>9}" if sharing is not None else ""))
+              + (f"{placement.take():>9}" if placement is not None else ""))
         print("ratios: fastbp / peer in samples/s, peer time / fastbp time in latency (above 1: fastbp faster)")
         if args.bounds:
-            print_bounds(workers, measured, peers, args.rounds, args.seconds, args.threads, sharing)
-        if sharing is not None:
-            print(sharing.summary())
+            print_bounds(workers, measured, peers, args.rounds, args.seconds, args.threads, placement)
+        if placement is not None:
+            print(placement.summary())
     finally:
         for worker in workers.values():
             worker.close()

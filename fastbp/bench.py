@@ -398,18 +398,19 @@ def tile_gflops(seconds):
     _tile_calls(work, 1)
     calls = 1000
     while True:
-        t0 = time.perf_counter()
-        _tile_calls(work, calls)
-        elapsed = time.perf_counter() - t0
+        elapsed = _timed(_tile_calls, work, calls)
         if elapsed >= seconds / 3:
             break
         calls *= 2
-    best = elapsed
-    for _ in range(2):
-        t0 = time.perf_counter()
-        _tile_calls(work, calls)
-        best = min(best, time.perf_counter() - t0)
+    best = min(elapsed, *(_timed(_tile_calls, work, calls) for _ in range(2)))
     return flops_per_call * calls / best / 1e9
+
+
+# ------------------------------------------------------- where the host placed the threads
+# (NOTES section 66: this VM's slow spells; ``table.py``'s ``slow`` column, ``run``'s note)
+
+SHARED_RATIO = 1.4      # core_sharing above this: the two threads share one core's arithmetic
+FAR_REGION = 1.5        # region_us above this times the fastest seen: lines pass slowly between the cores
 
 
 def core_sharing(calls=200, tries=3):
@@ -426,8 +427,16 @@ def core_sharing(calls=200, tries=3):
     return two / one
 
 
-SHARED_RATIO = 1.4      # core_sharing above this: the two threads share one core's arithmetic
-FAR_REGION = 1.5        # region_us above this times the fastest seen: lines pass slowly between the cores
+def region_us(regions=2000, tries=3):
+    """µs of one empty two-thread parallel region (a fork and a join: cache lines handed between
+    the threads), fastest mean of ``tries`` compiled loops of ``regions``.  ~1.1 µs on this VM
+    when its vCPUs sit on nearby cores, ~2.2 in its slow spells, which halve W4's step while the
+    cores' arithmetic keeps its speed (NOTES section 66).  NaN with fewer than two threads."""
+    if _jit.get_num_threads() < 2:
+        return float("nan")
+    work = _two_panels()
+    _empty_regions(work, 1)
+    return min(_timed(_empty_regions, work, regions) for _ in range(tries)) / regions * 1e6
 
 
 def placement():
@@ -451,18 +460,6 @@ def placement_notes(placed):
     return [f"the host placed fastbp's two threads badly around {', '.join(slow)} (sharing one core, or "
             "far apart: benchmarks/NOTES.md section 66); two-thread numbers there can read up to 2x low, "
             "so run again"]
-
-
-def region_us(regions=2000, tries=3):
-    """µs of one empty two-thread parallel region (a fork and a join: cache lines handed between
-    the threads), fastest mean of ``tries`` compiled loops of ``regions``.  ~1.1 µs on this VM
-    when its vCPUs sit on nearby cores, ~2.2 in its slow spells, which halve W4's step while the
-    cores' arithmetic keeps its speed (NOTES section 66).  NaN with fewer than two threads."""
-    if _jit.get_num_threads() < 2:
-        return float("nan")
-    work = _two_panels()
-    _empty_regions(work, 1)
-    return min(_timed(_empty_regions, work, regions) for _ in range(tries)) / regions * 1e6
 
 
 def _two_panels():

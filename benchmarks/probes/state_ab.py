@@ -7,9 +7,9 @@ spells.
 
 States (NOTES section 66, ``fastbp.bench.badly_placed``): ``shared`` (``bench.core_sharing``
 above 1.4: the two threads on one core), ``far`` (``bench.region_us`` above 1.5x the fastest
-seen: cache lines pass between the cores twice as slowly; W4's step halves), else ``near``.  Until section 66 the tag
-was each vCPU's single-thread speed (``vcpu_speed.py``), which stays fast in both spells: every
-block of sections 64-65 was tagged both-fast.
+seen: cache lines pass between the cores twice as slowly; W4's step halves), else ``near``.
+Until section 66 the tag was each vCPU's single-thread speed (``vcpu_speed.py``), which stays
+fast in both spells: every block of sections 64-65 was tagged both-fast.
 """
 import os
 import statistics
