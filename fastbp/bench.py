@@ -20,6 +20,7 @@ import numpy as np
 from fastbp import _jit, arena
 from fastbp._jit import jit, jit_parallel, prange
 from fastbp.kernels import gemm, microkernels
+from fastbp.validation import check_positive_int
 
 WORKLOADS = {  # name: (description, layer widths including input and output, batch)
     "W1": ("784-256-256-10", [784, 256, 256, 10], 128),
@@ -419,6 +420,7 @@ def core_sharing(calls=200, tries=3):
     their time on one thread, fastest of ``tries`` each.  ~1 when the threads run on separate
     cores; ~2 when they share one core, as when a VM's host runs its two vCPUs on one core's
     hyperthreads (benchmarks/NOTES.md section 66).  NaN with fewer than two threads."""
+    calls, tries = check_positive_int("calls", calls), check_positive_int("tries", tries)
     if _jit.get_num_threads() < 2:
         return float("nan")
     work = _two_panels()
@@ -432,6 +434,7 @@ def region_us(regions=2000, tries=3):
     the threads), fastest mean of ``tries`` compiled loops of ``regions``.  ~1.1 µs on this VM
     when its vCPUs sit on nearby cores, ~2.2 in its slow spells, which halve W4's step while the
     cores' arithmetic keeps its speed (NOTES section 66).  NaN with fewer than two threads."""
+    regions, tries = check_positive_int("regions", regions), check_positive_int("tries", tries)
     if _jit.get_num_threads() < 2:
         return float("nan")
     work = _two_panels()

@@ -167,3 +167,14 @@ def test_badly_placed_readings_and_the_benchs_note_name_the_workloads_around_the
     notes = bench.placement_notes({"W1": ((1.0, 1.1), (1.0, 1.2)), "W4": ((1.0, 1.1), (1.0, 2.4)),
                                    "W3": ((1.9, 1.1), (1.0, 1.1))})
     assert len(notes) == 1 and "around W4, W3 " in notes[0] and "W1" not in notes[0]
+
+
+@pytest.mark.parametrize("probe, kwargs, error, words", [
+    (bench.core_sharing, {"calls": 0}, ValueError, "calls must be >= 1"),
+    (bench.core_sharing, {"tries": 1.5}, TypeError, "tries must be an int"),
+    (bench.region_us, {"regions": -3}, ValueError, "regions must be >= 1"),
+    (bench.region_us, {"tries": "3"}, TypeError, "tries must be an int"),
+])
+def test_the_placement_probes_reject_counts_that_are_not_positive_ints(probe, kwargs, error, words):
+    with pytest.raises(error, match=words):
+        probe(**kwargs)
