@@ -17,7 +17,7 @@ once more for each literal value, which cost the test suite a minute of compilin
 """
 import numpy as np
 
-from .._jit import jit
+from .._jit import jit, jit_parallel, prange
 from . import activations, dropout, fpenv, gemm, losses, norm, optim, reductions
 from .views import borrow, c_view
 from .codes import BCE_WITH_LOGITS, CROSS_ENTROPY, IDENTITY, RELU
@@ -172,7 +172,7 @@ def backward_ops(prog, consts, params, grads, state, ws, cap, rows, work, traini
                 gemm.backward_grads(G, X, W, work, dW, slab(ws, g_next, cap, rows, n_in))
                 g_cur, g_next = g_next, g_cur
             else:
-                gemm.matmul_tn(G, X, work, dW)
+                gemm.weight_grad(G, X, work, dW)
         elif op == OP_BATCHNORM:
             rm, rv, mean, invstd = _bn_state(prog, state, i, n_out)
             gamma = _vec(params, prog[i, C_W], n_out)
@@ -268,9 +268,48 @@ def staged_step(prog, consts, params, grads, state, ws, cap, rows, layout, work,
     metric = metric_sum(loss_code, P, T, labels)
     backward(prog, consts, params, grads, state, ws, cap, rows, layout, work, np.bool_(True), np.bool_(False), seed,
              step, segments, flush)
-    optim.optimizer_step(opt_code, params, grads, opt_state, hyper, opt_step)
+    if gemm._num_threads() == 2 and params.shape[0] >= optim.PARALLEL_MIN_SIZE and \
+            _op_params(prog) == params.shape[0]:
+        _owned_update(prog, opt_code, params, grads, opt_state, hyper, opt_step)
+    else:
+        optim.optimizer_step(opt_code, params, grads, opt_state, hyper, opt_step)
     fpenv.leave(old)
     return loss, metric
+
+
+@jit
+def _op_params(prog):
+    """How many parameters the ops hold: a dense layer's weight and bias, BatchNorm's γ and β."""
+    total = 0
+    for i in range(prog.shape[0]):
+        row = prog[i, C_IN] if prog[i, C_OP] == OP_DENSE else 1
+        if prog[i, C_W] >= 0:
+            total += prog[i, C_OUT] * row
+        if prog[i, C_B] >= 0:
+            total += prog[i, C_OUT]
+    return total
+
+
+@jit_parallel
+def _owned_update(prog, code, params, grads, state, hyper, step):
+    """``optim.optimizer_step`` at two threads, thread t updating in every op the rows of W
+    and entries of b, γ and β whose outputs it owns in the forward halves (``gemm._split_at``),
+    which are also the rows of dW it wrote in the backward pass: every operand stays on
+    its core (NOTES section 67).  The ops must hold every parameter (``_op_params``).
+    An element-wise rule, so the same bits as any other split."""
+    bits = fpenv.current()
+    for t in prange(2):
+        old = fpenv.adopt(bits)
+        for i in range(prog.shape[0]):
+            n_out = prog[i, C_OUT]
+            row = prog[i, C_IN] if prog[i, C_OP] == OP_DENSE else 1
+            n0 = gemm._split_at(n_out)
+            r0, r1 = (0, n0) if t == 0 else (n0, n_out)
+            for at, size in ((prog[i, C_W], row), (prog[i, C_B], 1)):
+                if at >= 0 and r1 > r0:
+                    optim._update_range_linked(code, params, grads, state, hyper, step, np.int64(at + r0 * size),
+                                               np.int64(at + r1 * size))
+        fpenv.leave(old)
 
 
 @jit

@@ -210,6 +210,18 @@ def test_column_halves_give_the_parallel_paths_bits(shape, dtype):
         assert z.tobytes() == z_want.tobytes() and act_out.tobytes() == a_want.tobytes(), path
 
 
+def _one_and_two_threads():
+    """Yields 1, then 2 where Numba allows two threads, with Numba's thread count set to
+    it; restores the count afterwards."""
+    before = numba.get_num_threads()
+    try:
+        for nthreads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+            numba.set_num_threads(nthreads)
+            yield nthreads
+    finally:
+        numba.set_num_threads(before)
+
+
 # products at and above the parallel threshold (so the two-thread pair runs), ragged edges,
 # several k blocks, and the matrix-vector shapes the pair leaves to the single products
 PAIR_SHAPES = [(64, 256, 256), (129, 257, 257), (33, 40, 770), (300, 2, 2000), (1, 1030, 1030), (1030, 1, 1030),
@@ -228,17 +240,33 @@ def test_backward_grads_is_tn_and_nn_bitwise_at_any_thread_count(shape, dtype):
     want_da = _run(gemm.matmul_nn, D, W, (M, K), dtype, M, N, K)
     _check(want_dw, ref.matmul_tn(D, A), M, dtype)
     _check(want_da, ref.matmul_nn(D, W), N, dtype)
-    before = numba.get_num_threads()
-    try:
-        for nthreads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
-            numba.set_num_threads(nthreads)
-            dw = np.full((N, K), np.nan, dtype)
-            da = np.full((M, K), np.nan, dtype)
-            gemm.backward_grads(D, A, W, work, dw, da)
-            assert dw.tobytes() == want_dw.tobytes(), nthreads
-            assert da.tobytes() == want_da.tobytes(), nthreads
-    finally:
-        numba.set_num_threads(before)
+    for nthreads in _one_and_two_threads():
+        dw = np.full((N, K), np.nan, dtype)
+        da = np.full((M, K), np.nan, dtype)
+        gemm.backward_grads(D, A, W, work, dw, da)
+        assert dw.tobytes() == want_dw.tobytes(), nthreads
+        assert da.tobytes() == want_da.tobytes(), nthreads
+
+
+# the first layer's weight gradient: W1's (split into two direct chunks at float32), ragged rows
+# and columns, a batch above KC (packed), and widths the row halves leave to matmul_tn
+WEIGHT_GRAD_SHAPES = [(128, 256, 784), (129, 257, 257), (33, 40, 770), (600, 70, 90), (300, 2, 2000),
+                      (64, 256, 256), (7, 17, 17)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("shape", WEIGHT_GRAD_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_weight_grad_is_tn_bitwise_at_any_thread_count(shape, dtype):
+    """weight_grad = matmul_tn, bit for bit, at 1 and 2 threads (where 2 splits dW's rows)."""
+    M, N, K = shape
+    A, _, D = _operands(M, N, K, dtype, seed=3)
+    work = np.empty(gemm.work_size(M, N, K), dtype)   # exactly work_size: serves the row halves too
+    want = _run(gemm.matmul_tn, D, A, (N, K), dtype, M, N, K)
+    _check(want, ref.matmul_tn(D, A), M, dtype)
+    for nthreads in _one_and_two_threads():
+        dw = np.full((N, K), np.nan, dtype)
+        gemm.weight_grad(D, A, work, dw)
+        assert dw.tobytes() == want.tobytes(), nthreads
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
@@ -501,6 +529,8 @@ def test_short_work_raises_in_the_blas_and_paired_products():
         with pytest.raises(ValueError, match="work"):
             gemm.backward_grads(D, A, W, np.empty(1000, np.float32), np.empty((N, K), np.float32),
                                 np.empty((M, K), np.float32))
+        with pytest.raises(ValueError, match="work"):     # the first layer's weight gradient in row halves
+            gemm.weight_grad(D, A, np.empty(1000, np.float32), np.empty((N, K), np.float32))
     finally:
         numba.set_num_threads(old)
 
