@@ -348,8 +348,8 @@ def work_size(M, N, K):
     s = _core_size(M, N, K)
     s = max(s, _core_size(N, K, M))
     s = max(s, _core_size(M, K, N))
+    s = max(s, _row_halves_size(N, K, M))     # weight_grad's row halves
     # backward_grads' pair: the serial tn and nn paths side by side
-    s = max(s, _row_halves_size(N, K, M))
     return max(s, _serial_size(N, K, M) + _serial_size(M, K, N))
 
 

@@ -293,10 +293,11 @@ def _op_params(prog):
 @jit_parallel
 def _owned_update(prog, code, params, grads, state, hyper, step):
     """``optim.optimizer_step`` at two threads, thread t updating in every op the rows of W
-    and entries of b, γ and β whose outputs it owns in the forward halves (``gemm._split_at``),
-    which are also the rows of dW it wrote in the backward pass: every operand stays on
-    its core (NOTES section 67).  The ops must hold every parameter (``_op_params``).
-    An element-wise rule, so the same bits as any other split."""
+    and entries of b, γ and β whose outputs it owns in the forward halves (``gemm._split_at``):
+    the W it writes is the W it reads next, and in the first layer the dW rows it wrote
+    (``gemm.weight_grad``; the backward pair writes the other layers' dW on thread 0).
+    NOTES section 67.  The ops must hold every parameter (``_op_params``).  An element-wise
+    rule, so the same bits as any other split."""
     bits = fpenv.current()
     for t in prange(2):
         old = fpenv.adopt(bits)
