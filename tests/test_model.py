@@ -126,25 +126,28 @@ def test_train_step_is_forward_loss_backward_step(loss_fn, target_kind, opt_name
         step_fused_and_split(fused, split, opt_f, opt_s, loss_fn, x, y)
 
 
-@pytest.mark.parametrize("segments, opt_name, opt_kw, model_kw", [
-    (1, "Adam", {}, {}), (2, "Adam", {}, {}), (1, "SGD", dict(momentum=0.9), {}),
-    (1, "RMSprop", dict(momentum=0.5), {}), (1, "AdamW", {}, dict(batchnorm=True, dropout=0.2)),
-    (1, "Adam", {}, dict(bias=False))])
-def test_train_step_of_large_layers_is_the_separate_calls_bit_for_bit(segments, opt_name, opt_kw, model_kw):
+@pytest.mark.parametrize("widths, segments, opt_name, opt_kw, model_kw", [
+    ([600, 512, 600, 10], 1, "Adam", {}, {}), ([600, 512, 600, 10], 2, "Adam", {}, {}),
+    ([600, 512, 600, 10], 1, "SGD", dict(momentum=0.9), {}),
+    ([600, 512, 600, 10], 1, "RMSprop", dict(momentum=0.5), {}),
+    ([600, 512, 600, 10], 1, "AdamW", {}, dict(batchnorm=True, dropout=0.2)),
+    ([600, 512, 600, 10], 1, "Adam", {}, dict(bias=False)),
+    ([256, 256, 256, 10], 1, "Adam", {}, {})])     # at two threads: gemm._grads_owned
+def test_train_step_of_large_layers_is_the_separate_calls_bit_for_bit(widths, segments, opt_name, opt_kw,
+                                                                      model_kw):
     """Layers large enough for the parallel update chunks (at two threads the fused step
     updates each thread's own rows: ``program._owned_update``; with BatchNorm's γ and β
     too), for every optimizer, also when the backward pass recomputes a checkpointed
     segment: the fused step is bitwise the separate calls."""
     from fastbp.kernels import optim as kernels_optim
-    widths = [600, 512, 600, 10]
-    assert 600 * 512 >= kernels_optim.PARALLEL_MIN_SIZE
+    assert widths[0] * widths[1] >= kernels_optim.PARALLEL_MIN_SIZE
     rng = np.random.default_rng(2)
     fused, split = (make(widths, "relu", np.float32, seed=3, **model_kw) for _ in range(2))
     if segments > 1:
         fused.set_checkpoint(segments, batch_size=16)
     opt_f, opt_s = (getattr(fb.optim, opt_name)(m.parameters(), lr=1e-2, **opt_kw) for m in (fused, split))
     for _ in range(3):
-        x = rng.standard_normal((16, 600)).astype(np.float32)
+        x = rng.standard_normal((16, widths[0])).astype(np.float32)
         step_fused_and_split(fused, split, opt_f, opt_s, fb.CrossEntropyLoss(), x, rng.integers(0, 10, 16))
 
 

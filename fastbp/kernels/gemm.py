@@ -31,9 +31,12 @@ is 0-20% faster: NOTES section 29), run serially.  Above it, at exactly two thre
 products with more than one column panel split C's columns between the threads, each
 running the serial path on its half (NOTES sections 20, 29, 53), and
 ``backward_grads`` runs a layer's two backward products side by side, one per
-thread (section 19); the first layer's weight gradient, which has no input gradient
-beside it, splits dW's rows instead (``weight_grad``): each thread writes the gradient
-rows of the W rows its forward half reads and its optimizer half updates (section 67).
+thread (section 19), or, where both widths span more than one panel and the halves
+run on the direct path, each computes the rows of dW and columns of dA its forward half
+owns (section 67); the first layer's
+weight gradient, which has no input gradient beside it, splits dW's rows the same way
+(``weight_grad``): each thread writes the gradient rows of the W rows its forward half
+reads and its optimizer half updates (section 67).
 Otherwise the parallel path opens two ``prange`` regions per
 product whatever k is: one packs the panels of every k block (threads claim panels
 from an atomic counter, since B panels are NR/MR times larger than A's: NOTES
@@ -348,7 +351,7 @@ def work_size(M, N, K):
     s = _core_size(M, N, K)
     s = max(s, _core_size(N, K, M))
     s = max(s, _core_size(M, K, N))
-    s = max(s, _row_halves_size(N, K, M))     # weight_grad's row halves
+    s = max(s, _row_halves_size(N, K, M), _owned_size(M, N, K))     # weight_grad's, backward_grads' halves
     # backward_grads' pair: the serial tn and nn paths side by side
     return max(s, _serial_size(N, K, M) + _serial_size(M, K, N))
 
@@ -1354,6 +1357,44 @@ def _grads_pair(M, N, K, D, A, W, dW, dA, work):
         fpenv.leave(old)
 
 
+@jit_parallel
+def _grads_owned(M, N, K, D, A, W, dW, dA, work):
+    """dW = Dᵀ A and dA = D W on two threads, each computing the rows of dW (``_split_at(N)``)
+    and the columns of dA (``_split_at(K)``) that its forward halves own: the rows of W it
+    reads and updates and the columns of the lower layer's activations it wrote (``work``:
+    two equal areas, ``_owned_size``)."""
+    n0 = _split_at(N)
+    k0 = _split_at(K)
+    half = _owned_size(M, N, K) // 2
+    bits = fpenv.current()
+    one = np.int64(1)
+    for t in prange(2):
+        old = fpenv.adopt(bits)
+        w = work[t * half:(t + 1) * half]
+        r0, r1 = (np.int64(0), n0) if t == 0 else (n0, N)
+        c0, c1 = (np.int64(0), k0) if t == 0 else (k0, K)
+        _serial_direct_chunks(r1 - r0, K, M, D[r0:], one, N, A, K, one, dW[r0 * K:], K, w,
+                              _no_epilogue(c_view(dW, (N, K))))
+        _serial_direct_chunks(M, c1 - c0, N, D, N, one, W[c0:], K, one, dA[c0:], K, w,
+                              _no_epilogue(c_view(dA, (M, K))))
+        fpenv.leave(old)
+
+
+@jit
+def _owned_direct(M, N, K, itemsize):
+    """Whether ``backward_grads`` runs as ``_grads_owned``: both widths span more than one
+    NR panel and each thread's two products run on the direct path whole.  W2's
+    (256x1024x1024: dW's halves in direct chunks, dA's packed) ran 4-5% slower owned than
+    paired (NOTES section 67)."""
+    return M > 1 and N > NR and K > NR and _direct(M, K, 1, itemsize) and _direct(N, _split_at(K), 1, itemsize)
+
+
+@jit
+def _owned_size(M, N, K):
+    """Scratch of ``_grads_owned``: two equal areas, each the larger of a thread's two products."""
+    return 2 * max(_serial_size(_split_at(N), K, M), _serial_size(M, _split_at(K), N))
+
+
 @jit(inline="always")
 def backward_grads(D, A, W, work, dW, dA):
     """A dense layer's two backward products: ``dW = D.T @ A`` (``matmul_tn``) and
@@ -1363,12 +1404,21 @@ def backward_grads(D, A, W, work, dW, dA):
     M, N > 1, so neither is a matrix-vector product) run side by side instead, each
     on one thread through the serial path: one fork/join instead of four and no
     packed panel crossing cores (NOTES section 19: 1.36-1.65x at W4's 64x256x256,
-    1.07x at 256x1024x1024).  The serial and parallel paths give
-    the same bits, so the results do not depend on the thread count.
+    1.07x at 256x1024x1024).  Where both of D's and dA's widths span more than one NR
+    panel and the halves run on the direct path (``_owned_direct``), each thread instead
+    computes its forward halves' rows of dW and columns of dA (``_grads_owned``): as fast
+    hot, and little of what one core writes is read by the other (W4's step 1.11-1.21x
+    when the vCPUs sit far apart, level otherwise: NOTES section 67).  The
+    serial and parallel paths give the same bits, so the results do not depend on the
+    thread count.
     """
     M, N = D.shape
     K = A.shape[1]
-    if _num_threads() == 2 and M > 1 and N > 1 and 2.0 * M * N * K >= PAR_FLOPS:
+    if _num_threads() == 2 and _owned_direct(M, N, K, work.itemsize) and 2.0 * M * N * K >= PAR_FLOPS:
+        _check_work(work, _owned_size(M, N, K))
+        _grads_owned(M, N, K, c_view(D, (M * N,)), c_view(A, (M * K,)), c_view(W, (N * K,)),
+                     c_view(dW, (N * K,)), c_view(dA, (M * K,)), work)
+    elif _num_threads() == 2 and M > 1 and N > 1 and 2.0 * M * N * K >= PAR_FLOPS:
         _check_work(work, _serial_size(N, K, M) + _serial_size(M, K, N))
         _grads_pair(M, N, K, c_view(D, (M * N,)), c_view(A, (M * K,)), c_view(W, (N * K,)),
                     c_view(dW, (N * K,)), c_view(dA, (M * K,)), work)

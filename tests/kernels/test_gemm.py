@@ -222,10 +222,11 @@ def _one_and_two_threads():
         numba.set_num_threads(before)
 
 
-# products at and above the parallel threshold (so the two-thread pair runs), ragged edges,
-# several k blocks, and the matrix-vector shapes the pair leaves to the single products
-PAIR_SHAPES = [(64, 256, 256), (129, 257, 257), (33, 40, 770), (300, 2, 2000), (1, 1030, 1030), (1030, 1, 1030),
-               (7, 17, 17)]
+# products at and above the parallel threshold (at two threads: the owned halves where both
+# widths span more than one NR panel and the halves run direct, else the pair, as in W2's),
+# ragged edges, several k blocks, and the matrix-vector shapes left to the single products
+PAIR_SHAPES = [(64, 256, 256), (129, 257, 257), (33, 40, 770), (256, 1024, 1024), (300, 2, 2000), (512, 20, 256),
+               (512, 256, 20), (1, 1030, 1030), (1030, 1, 1030), (7, 17, 17)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
