@@ -1361,8 +1361,9 @@ def _grads_pair(M, N, K, D, A, W, dW, dA, work):
 def _grads_owned(M, N, K, D, A, W, dW, dA, work):
     """dW = Dᵀ A and dA = D W on two threads, each computing the rows of dW (``_split_at(N)``)
     and the columns of dA (``_split_at(K)``) that its forward halves own: the rows of W it
-    reads and updates and the columns of the lower layer's activations it wrote (``work``:
-    two equal areas, ``_owned_size``)."""
+    reads and updates and the columns of the lower layer's activations it wrote; each on
+    the serial path, which ``_owned_direct`` makes the direct one (``work``: two equal
+    areas, ``_owned_size``)."""
     n0 = _split_at(N)
     k0 = _split_at(K)
     half = _owned_size(M, N, K) // 2
@@ -1373,10 +1374,8 @@ def _grads_owned(M, N, K, D, A, W, dW, dA, work):
         w = work[t * half:(t + 1) * half]
         r0, r1 = (np.int64(0), n0) if t == 0 else (n0, N)
         c0, c1 = (np.int64(0), k0) if t == 0 else (k0, K)
-        _serial_direct_chunks(r1 - r0, K, M, D[r0:], one, N, A, K, one, dW[r0 * K:], K, w,
-                              _no_epilogue(c_view(dW, (N, K))))
-        _serial_direct_chunks(M, c1 - c0, N, D, N, one, W[c0:], K, one, dA[c0:], K, w,
-                              _no_epilogue(c_view(dA, (M, K))))
+        _gemm_serial(r1 - r0, K, M, D[r0:], one, N, A, K, one, dW[r0 * K:], K, w, _no_epilogue(c_view(dW, (N, K))))
+        _gemm_serial(M, c1 - c0, N, D, N, one, W[c0:], K, one, dA[c0:], K, w, _no_epilogue(c_view(dA, (M, K))))
         fpenv.leave(old)
 
 
@@ -1407,8 +1406,9 @@ def backward_grads(D, A, W, work, dW, dA):
     1.07x at 256x1024x1024).  Where both of D's and dA's widths span more than one NR
     panel and the halves run on the direct path (``_owned_direct``), each thread instead
     computes its forward halves' rows of dW and columns of dA (``_grads_owned``): as fast
-    hot, and little of what one core writes is read by the other (W4's step 1.11-1.21x
-    when the vCPUs sit far apart, level otherwise: NOTES section 67).  The
+    hot, and little of what one core writes is read by the other (when the vCPUs sit far
+    apart W4's step ran 1.11-1.21x and W1's 1.02-1.03x, otherwise W4's level and W1's 1%
+    slower: NOTES section 67).  The
     serial and parallel paths give the same bits, so the results do not depend on the
     thread count.
     """
