@@ -278,13 +278,18 @@ def staged_step(prog, consts, params, grads, state, ws, cap, rows, layout, work,
 
 
 @jit
+def _weight_row(prog, i):
+    """Parameters per output of op i's weight: a dense layer's inputs, BatchNorm's γ one."""
+    return prog[i, C_IN] if prog[i, C_OP] == OP_DENSE else 1
+
+
+@jit
 def _op_params(prog):
     """How many parameters the ops hold: a dense layer's weight and bias, BatchNorm's γ and β."""
     total = 0
     for i in range(prog.shape[0]):
-        row = prog[i, C_IN] if prog[i, C_OP] == OP_DENSE else 1
         if prog[i, C_W] >= 0:
-            total += prog[i, C_OUT] * row
+            total += prog[i, C_OUT] * _weight_row(prog, i)
         if prog[i, C_B] >= 0:
             total += prog[i, C_OUT]
     return total
@@ -294,19 +299,19 @@ def _op_params(prog):
 def _owned_update(prog, code, params, grads, state, hyper, step):
     """``optim.optimizer_step`` at two threads, thread t updating in every op the rows of W
     and entries of b, γ and β whose outputs it owns in the forward halves (``gemm._split_at``):
-    the W it writes is the W it reads next, and in the first layer the dW rows it wrote
-    (``gemm.weight_grad``; the backward pair writes the other layers' dW on thread 0).
-    NOTES section 67.  The ops must hold every parameter (``_op_params``).  An element-wise
-    rule, so the same bits as any other split."""
+    the W it writes is the W it reads next, and the dW rows are those it wrote where the
+    backward products ran in owned halves (``gemm.weight_grad``, ``gemm._grads_owned``;
+    the side-by-side pair writes a layer's whole dW on thread 0).  NOTES section 67.  The
+    ops must hold every parameter (``_op_params``).  An element-wise rule, so the same
+    bits as any other split."""
     bits = fpenv.current()
     for t in prange(2):
         old = fpenv.adopt(bits)
         for i in range(prog.shape[0]):
             n_out = prog[i, C_OUT]
-            row = prog[i, C_IN] if prog[i, C_OP] == OP_DENSE else 1
             n0 = gemm._split_at(n_out)
             r0, r1 = (0, n0) if t == 0 else (n0, n_out)
-            for at, size in ((prog[i, C_W], row), (prog[i, C_B], 1)):
+            for at, size in ((prog[i, C_W], _weight_row(prog, i)), (prog[i, C_B], 1)):
                 if at >= 0 and r1 > r0:
                     optim._update_range_linked(code, params, grads, state, hyper, step, np.int64(at + r0 * size),
                                                np.int64(at + r1 * size))
