@@ -5,7 +5,8 @@ halves and the backward pair), which the rest of the suite never runs on a two-c
 machine: Numba allows at most NUMBA_NUM_THREADS threads, the core count by default.  So a
 fresh process with NUMBA_NUM_THREADS=16 trains the same models at 1, 3, 4 and 16 threads
 (at 16, the parallel path cuts W4's products into smaller tasks), and switches the thread
-count between steps of one model.
+count between steps of one model.  Its predictions of 1, 3 and 8 rows run the chain in one
+parallel region whose threads meet between layers (``program._forward_region``).
 """
 import os
 import subprocess
@@ -29,8 +30,10 @@ SCRIPT = textwrap.dedent("""
             model.train_step(x[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch],
                              "cross_entropy", opt)
         predicted = model.predict(x)
+        # a few rows: one parallel region for the whole chain above one thread (_forward_region)
+        few = [model.predict(x[:rows], batch_size=rows).ravel() for rows in (1, 3, 8)]
         model.fit(x, y, optimizer=opt, epochs=1, batch_size=batch, seed=3)
-        return np.concatenate([model.parameters().params, predicted.ravel()])
+        return np.concatenate([model.parameters().params, predicted.ravel(), *few])
 
     # products above the parallel threshold (W2-like, odd sizes), W1's shape, and W4's, whose
     # 64-row products are split into more tasks at 16 threads than at 4 (gemm._task_panels)

@@ -18,7 +18,7 @@ once more for each literal value, which cost the test suite a minute of compilin
 import numpy as np
 
 from .._jit import jit, jit_parallel, prange
-from . import activations, dropout, fpenv, gemm, losses, norm, optim, reductions
+from . import activations, atomics, dropout, fpenv, gemm, losses, norm, optim, reductions
 from .views import borrow, c_view
 from .codes import BCE_WITH_LOGITS, CROSS_ENTROPY, IDENTITY, RELU
 
@@ -427,8 +427,147 @@ def predict(prog, consts, params, state, ws, cap, layout, work, segments, X, out
     for start in range(0, n, cap):
         rows = min(cap, n - start)
         _copy_rows(X[start:start + rows], slab(ws, layout[L_INPUT], cap, rows, n_in))
-        forward(prog, consts, params, state, ws, cap, rows, work, np.bool_(False), np.int64(0), np.int64(0),
-                segments, flush)
+        if _region_fits(prog, rows, work):
+            _forward_region(prog, consts, params, ws, cap, rows, _counters(work, prog.shape[0]))
+        else:
+            forward(prog, consts, params, state, ws, cap, rows, work, np.bool_(False), np.int64(0), np.int64(0),
+                    segments, flush)
         _copy_rows(slab(ws, layout[L_OUTPUT], cap, rows, n_out), out[start:start + rows])
     fpenv.leave(old)
     return True
+
+
+# ---------------------------------------------------------------- a few rows in one region
+# At a few rows every dense layer's product runs as dots (``gemm._dots_rows``), memory-bound
+# on reading W.  In ``forward`` only layers from ``gemm.GEMV_PAR_FLOPS`` get a parallel
+# region of their own (an empty region costs ~1.1 µs); here the whole chain runs in one,
+# the threads meeting between layers through atomic counters, so every layer is split.
+# Each counter has a 64-byte line of its own: a line that both threads write passes between
+# their cores at every write, which cost the first version 10% of W1's batch-1 call on
+# this VM when its cores sat far apart (NOTES section 68).
+LINE = 16               # int32s in a 64-byte line
+MAX_BLOCKS = 15         # a layer's outputs in at most this many blocks: 16 lines of counters an op
+REGION_SPLIT_FLOPS = 65536   # layers of 2*rows*n_out*n_in from here are split between the threads
+SPINS_BEFORE_YIELD = 2000    # a waiting thread then yields its CPU at every check (oversubscribed runs)
+
+
+@jit
+def _region_fits(prog, rows, work):
+    """Whether ``predict`` runs ``rows`` rows through ``_forward_region``: every op a dense
+    layer (its bias and activation in the epilogue), at most ``gemm.DOTS_MAX_ROWS`` rows
+    (the dot path, so the same bits as ``forward``), two or more threads, a layer that
+    ``forward`` would split too, and room in ``work`` for the counters."""
+    if rows > gemm.DOTS_MAX_ROWS or gemm._num_threads() < 2:
+        return False
+    if prog.shape[0] * (MAX_BLOCKS + 1) * LINE * 4 > work.size * work.itemsize:
+        return False
+    big = False
+    for i in range(prog.shape[0]):
+        if prog[i, C_OP] != OP_DENSE or prog[i, C_IN] == 0 or prog[i, C_OUT] == 0:
+            return False
+        big = big or 2.0 * rows * prog[i, C_OUT] * prog[i, C_IN] >= gemm.GEMV_PAR_FLOPS
+    return big
+
+
+@jit
+def _counters(work, n_ops):
+    """The first bytes of ``work`` as ``n_ops`` groups of ``MAX_BLOCKS + 1`` lines of int32
+    counters (the done count, then one claim per block), zeroed."""
+    n = n_ops * (MAX_BLOCKS + 1) * LINE
+    counters = work[:gemm._cdiv(n * 4, work.itemsize)].view(np.int32)[:n]
+    for c in range(n):
+        counters[c] = 0
+    return counters
+
+
+@jit
+def _region_blocks(rows, n_out, n_in, threads):
+    """How many blocks of outputs ``_forward_region`` splits a layer into: one a thread (at
+    most ``MAX_BLOCKS``, at most one per group of four outputs), one for small layers."""
+    if 2.0 * rows * n_out * n_in < REGION_SPLIT_FLOPS:
+        return 1
+    return min(threads, MAX_BLOCKS, gemm._cdiv(n_out, 4))
+
+
+@jit
+def _block_start(b, blocks, n_out):
+    """First output of block ``b`` of ``blocks``: a multiple of 4, so the dots' groups of four
+    outputs start where ``forward``'s do (the same bits); ``n_out`` for ``b == blocks``."""
+    if b == blocks:
+        return n_out
+    return b * gemm._cdiv(n_out, 4) // blocks * 4
+
+
+@jit
+def _wait_for(counters, pos, count):
+    """Spin until ``counters[pos]`` reaches ``count`` (pausing; yielding after a while)."""
+    spins = 0
+    while atomics.load_acquire(counters, pos) < count:
+        spins += 1
+        if spins < SPINS_BEFORE_YIELD:
+            atomics.spin_pause()
+        else:
+            atomics.yield_cpu()
+
+
+@jit
+def _region_layer(prog, consts, params, ws, cap, rows, counters, i, t, threads):
+    """Dense op ``i`` in ``_forward_region`` on thread ``t``: claim this thread's block of
+    outputs (so each thread reads the same rows of W call after call) and compute it with
+    its bias and activation, then any block still unclaimed.  A claimed block is always
+    finished without waiting for anything, and thread 0 claims whatever is left of every
+    layer, so no thread waits forever however the runtime maps iterations to threads."""
+    n_in = prog[i, C_IN]
+    n_out = prog[i, C_OUT]
+    w = prog[i, C_W]
+    blocks = _region_blocks(rows, n_out, n_in, threads)
+    done = _done_at(i)
+    for s in range(blocks):
+        b = (t + s) % blocks
+        claim = done + (1 + b) * LINE
+        if (s > 0 or t >= blocks) and atomics.load_acquire(counters, claim) != 0:
+            continue            # claimed already: a read, not a write that would pull the line here
+        if atomics.fetch_add(counters, claim, 1) == 0:
+            j0 = _block_start(b, blocks, n_out)
+            j1 = _block_start(b + 1, blocks, n_out)
+            gemm._dots_rows(ws[prog[i, C_X] * cap:], n_in, rows, params[w:w + n_out * n_in], n_in, n_in,
+                            ws[prog[i, C_Z] * cap:], n_out, j0, j1)
+            activations.bias_act_block(slab(ws, prog[i, C_Z], cap, rows, n_out), _vec(params, prog[i, C_B], n_out),
+                                       prog[i, C_ACT], consts[i, K_ALPHA], slab(ws, prog[i, C_A], cap, rows, n_out),
+                                       np.int64(0), rows, j0, j1)
+            atomics.fetch_add(counters, done, 1)
+
+
+@jit
+def _done_at(i):
+    """Where op ``i``'s done count is among the counters (its claims follow, a line each)."""
+    return i * (MAX_BLOCKS + 1) * LINE
+
+
+@jit
+def _last_op_with_block(prog, rows, t, threads):
+    """The last op in which thread ``t`` has a block of its own (every op for thread 0): a
+    thread leaves the region after it, since any later block is thread 0's to claim; W1's
+    second thread then skips the 10-output layer and the waits before it (NOTES section 68)."""
+    last = 0
+    for i in range(prog.shape[0]):
+        if t == 0 or _region_blocks(rows, prog[i, C_OUT], prog[i, C_IN], threads) > t:
+            last = i
+    return last
+
+
+@jit_parallel
+def _forward_region(prog, consts, params, ws, cap, rows, counters):
+    """``forward`` in eval mode of a program ``_region_fits`` accepts, in one parallel region
+    (``counters`` zeroed, from ``_counters``).  Same bits as ``forward``.  Before each op a
+    thread waits until every block of the op before is done."""
+    threads = gemm._num_threads()
+    bits = fpenv.current()
+    for t in prange(threads):
+        old = fpenv.adopt(bits)
+        for i in range(_last_op_with_block(prog, rows, np.int64(t), threads) + 1):
+            if i > 0:
+                _wait_for(counters, _done_at(i - 1),
+                          _region_blocks(rows, prog[i - 1, C_OUT], prog[i - 1, C_IN], threads))
+            _region_layer(prog, consts, params, ws, cap, rows, counters, i, np.int64(t), threads)
+        fpenv.leave(old)
