@@ -69,13 +69,17 @@ class InProcess:
         self.steps = {}
 
     def ask(self, kind, workload, seconds):
-        assert kind == "step"
-        if workload not in self.steps:
+        """Calls per second of ``workload``'s training step (``kind`` "step") or its batch-1
+        ``predict`` ("infer"), as the table's workers measure them."""
+        assert kind in ("step", "infer")
+        key = (kind, workload)
+        if key not in self.steps:
             _, widths, batch = self.bench.WORKLOADS[workload]
-            self.steps[workload] = step = self.bench.fastbp_step(widths, batch)
+            build = self.bench.fastbp_step if kind == "step" else self.bench.fastbp_infer
+            self.steps[key] = call = build(widths, batch if kind == "step" else 1)
             for _ in range(self.bench.WARMUP_STEPS):
-                step()
-        return rate(self.steps[workload], seconds)
+                call()
+        return rate(self.steps[key], seconds)
 
     def close(self):
         pass

@@ -5,6 +5,8 @@ spells.
 
     PYTHONPATH=. python benchmarks/probes/state_ab.py BASE NEW WORKLOAD SECONDS
 
+WORKLOAD: W1-W4 (training steps), or b1 (W1's batch-1 ``predict``).
+
 States (NOTES section 66, ``fastbp.bench.badly_placed``): ``shared`` (``bench.core_sharing``
 above 1.4: the two threads on one core), ``far`` (``bench.region_us`` above 1.5x the fastest
 seen: cache lines pass between the cores twice as slowly; W4's step halves), else ``near``.
@@ -35,15 +37,16 @@ def state():
 
 def main():
     base, new, workload, seconds = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+    kind, workload = ("infer", "W1") if workload == "b1" else ("step", workload)
     trees = {"base": InProcess(base, "fastbp_base", 2), "new": InProcess(new, "fastbp_new", 2)}
     fb.set_num_threads(2)
     for tree in trees.values():
-        tree.ask("step", workload, 0.3)
+        tree.ask(kind, workload, 0.3)
     ratios = {}
     t_end = time.time() + seconds
     while time.time() < t_end:
         before = state()
-        rates = {name: tree.ask("step", workload, 0.2) for name, tree in trees.items()}
+        rates = {name: tree.ask(kind, workload, 0.2) for name, tree in trees.items()}
         if state() == before:
             ratios.setdefault(before, []).append(rates["new"] / rates["base"])
     for s, v in sorted(ratios.items()):
