@@ -83,10 +83,12 @@ def test_predict_at_few_rows_is_the_same_at_one_and_two_threads(two_threads):
     model = _dense([784, 256, 256, 10], fb.ReLU(), np.float32)
     x = np.random.default_rng(0).standard_normal((9, 784)).astype(np.float32)
     at_two = [model.predict(x[:rows], batch_size=rows) for rows in range(1, 10)]
+    model.predict(np.ones((64, 784), np.float32))        # a workspace of 64 rows a slot now
+    at_two_wide = [model.predict(x[:rows]) for rows in range(1, 10)]
     fb.set_num_threads(1)
     at_one = [model.predict(x[:rows], batch_size=rows) for rows in range(1, 10)]
-    for rows, (a, b) in enumerate(zip(at_one, at_two), 1):
-        assert a.tobytes() == b.tobytes(), rows
+    for rows, (a, b, c) in enumerate(zip(at_one, at_two, at_two_wide), 1):
+        assert a.tobytes() == b.tobytes() == c.tobytes(), rows
 
 
 def _fits(model, rows):
