@@ -520,6 +520,14 @@ def _region_layer(prog, consts, params, ws, cap, rows, counters, i, t, threads):
     n_in = prog[i, C_IN]
     n_out = prog[i, C_OUT]
     w = prog[i, C_W]
+    # every view before any claim: a view that raised after a claim would leave a block
+    # that the other threads wait for forever
+    X = c_view(slab(ws, prog[i, C_X], cap, rows, n_in), (rows * n_in,))
+    Z = slab(ws, prog[i, C_Z], cap, rows, n_out)
+    z = c_view(Z, (rows * n_out,))
+    A = slab(ws, prog[i, C_A], cap, rows, n_out)
+    W = params[w:w + n_out * n_in]
+    bias = _vec(params, prog[i, C_B], n_out)
     blocks = _region_blocks(rows, n_out, n_in, threads)
     done = _done_at(i)
     for s in range(blocks):
@@ -530,11 +538,8 @@ def _region_layer(prog, consts, params, ws, cap, rows, counters, i, t, threads):
         if atomics.fetch_add(counters, claim, 1) == 0:
             j0 = _block_start(b, blocks, n_out)
             j1 = _block_start(b + 1, blocks, n_out)
-            gemm._dots_rows(ws[prog[i, C_X] * cap:], n_in, rows, params[w:w + n_out * n_in], n_in, n_in,
-                            ws[prog[i, C_Z] * cap:], n_out, j0, j1)
-            activations.bias_act_block(slab(ws, prog[i, C_Z], cap, rows, n_out), _vec(params, prog[i, C_B], n_out),
-                                       prog[i, C_ACT], consts[i, K_ALPHA], slab(ws, prog[i, C_A], cap, rows, n_out),
-                                       np.int64(0), rows, j0, j1)
+            gemm._dots_rows(X, n_in, rows, W, n_in, n_in, z, n_out, j0, j1)
+            activations.bias_act_block(Z, bias, prog[i, C_ACT], consts[i, K_ALPHA], A, np.int64(0), rows, j0, j1)
             atomics.fetch_add(counters, done, 1)
 
 
