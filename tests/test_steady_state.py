@@ -7,7 +7,8 @@ NUMBA_NRT_STATS=1 is set before Numba is imported.  What is checked:
   ``fit`` makes exactly as many NRT allocations as an epoch of 8 (the per-call
   constant is Numba boxing the call's array arguments, not the steps);
 * a call from Python (``train_step``, ``predict(out=...)``) makes the same small
-  number of NRT allocations at batch 256 as at 1024 (argument boxing only);
+  number of NRT allocations at batch 256 as at 1024 (argument boxing only), and
+  ``predict`` at 1 and 8 rows (one parallel region at two threads) as at 256;
 * no NumPy buffer is allocated: with tracemalloc on, the traced-memory
   high-water mark rises less than 2 KiB over a call (Python's own small
   objects), while the smallest batch-sized array here is 8 KiB;
@@ -73,6 +74,15 @@ SCRIPT = textwrap.dedent("""
                 epoch[1024 // batch] = nrt() - before
             print("fit epoch allocations by steps per epoch:", epoch)
             assert epoch[8] == epoch[32], epoch
+    # a few rows at two threads run predict's one parallel region (program._forward_region),
+    # its counters in the work buffer: the same allocations as a batch of 256
+    w1 = fb.MLP([784, 256, 256, 10], seed=0).eval()
+    Xw = rng.standard_normal((256, 784)).astype(np.float32)
+    outs = {rows: np.empty((rows, 10), np.float32) for rows in (1, 8, 256)}
+    few = {rows: per_call(lambda: w1.predict(Xw[:rows], batch_size=rows, out=outs[rows]), w1)
+           for rows in (256, 1, 8)}
+    print("predict by rows:", few)
+    assert few[1] == few[8] == few[256], few
     print("OK")
 """)
 
