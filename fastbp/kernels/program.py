@@ -196,11 +196,17 @@ def forward(prog, consts, params, state, ws, cap, rows, work, training, seed, st
     With checkpointing, segments share scratch slots, so afterwards only segment
     boundaries (and the last segment) are still in the workspace.  ``flush``:
     subnormals are flushed to zero during the call (``fpenv``; so in every entry point).
+    A few rows through dense layers only run in one parallel region (``_forward_region``,
+    the same bits).
     """
     old = fpenv.enter(flush)
-    for k in range(segments.shape[0] - 1):
-        forward_ops(prog, consts, params, state, ws, cap, rows, work, training, np.bool_(True), seed, step,
-                    segments[k], segments[k + 1])
+    if _region_fits(prog, rows, work):
+        # a few rows through dense layers only (either mode, any segments): one parallel region
+        _forward_region(prog, consts, params, ws, cap, rows, _counters(work, prog.shape[0]))
+    else:
+        for k in range(segments.shape[0] - 1):
+            forward_ops(prog, consts, params, state, ws, cap, rows, work, training, np.bool_(True), seed, step,
+                        segments[k], segments[k + 1])
     fpenv.leave(old)
 
 
@@ -427,11 +433,8 @@ def predict(prog, consts, params, state, ws, cap, layout, work, segments, X, out
     for start in range(0, n, cap):
         rows = min(cap, n - start)
         _copy_rows(X[start:start + rows], slab(ws, layout[L_INPUT], cap, rows, n_in))
-        if _region_fits(prog, rows, work):
-            _forward_region(prog, consts, params, ws, cap, rows, _counters(work, prog.shape[0]))
-        else:
-            forward(prog, consts, params, state, ws, cap, rows, work, np.bool_(False), np.int64(0), np.int64(0),
-                    segments, flush)
+        forward(prog, consts, params, state, ws, cap, rows, work, np.bool_(False), np.int64(0), np.int64(0),
+                segments, flush)
         _copy_rows(slab(ws, layout[L_OUTPUT], cap, rows, n_out), out[start:start + rows])
     fpenv.leave(old)
     return True
@@ -439,12 +442,13 @@ def predict(prog, consts, params, state, ws, cap, layout, work, segments, X, out
 
 # ---------------------------------------------------------------- a few rows in one region
 # At a few rows every dense layer's product runs as dots (``gemm._dots_rows``), memory-bound
-# on reading W.  In ``forward`` only layers from ``gemm.GEMV_PAR_FLOPS`` get a parallel
-# region of their own (an empty region costs ~1.1 µs); here the whole chain runs in one,
-# the threads meeting between layers through atomic counters, so every layer is split.
-# Each counter has a 64-byte line of its own: a line that both threads write passes between
-# their cores at every write, which cost the first version 10% of W1's batch-1 call on
-# this VM when its cores sat far apart (NOTES section 68).
+# on reading W.  Layer by layer (``forward_ops``) only layers from ``gemm.GEMV_PAR_FLOPS`` get
+# a parallel region of their own (an empty region costs ~1.1 µs); here the whole chain runs in
+# one, the threads meeting between layers through atomic counters, so every layer is split
+# (W1 at batch 1: 12-15% faster where the two vCPUs sit close, 5-9% slower where they sit
+# far apart, NOTES section 68).  Each counter has a 64-byte line of its own, so that a
+# thread's claim does not pull the line of another's (a first version with all of a layer's
+# counters on one line measured alike).
 LINE = 16               # int32s in a 64-byte line
 MAX_BLOCKS = 15         # a layer's outputs in at most this many blocks: 16 lines of counters an op
 REGION_SPLIT_FLOPS = 65536   # layers of 2*rows*n_out*n_in from here are split between the threads
@@ -453,7 +457,7 @@ SPINS_BEFORE_YIELD = 2000    # a waiting thread then yields its CPU at every che
 
 @jit
 def _region_fits(prog, rows, work):
-    """Whether ``predict`` runs ``rows`` rows through ``_forward_region``: every op a dense
+    """Whether ``forward`` runs ``rows`` rows through ``_forward_region``: every op a dense
     layer (its bias and activation in the epilogue), at most ``gemm.DOTS_MAX_ROWS`` rows
     (the dot path, so the same bits as ``forward``), two or more threads, a layer that
     ``forward`` would split too, and room in ``work`` for the counters."""
@@ -563,7 +567,8 @@ def _last_op_with_block(prog, rows, t, threads):
 
 @jit_parallel
 def _forward_region(prog, consts, params, ws, cap, rows, counters):
-    """``forward`` in eval mode of a program ``_region_fits`` accepts, in one parallel region
+    """``forward`` of a program ``_region_fits`` accepts (dense layers only: the same in either
+    mode), in one parallel region
     (``counters`` zeroed, from ``_counters``).  Same bits as ``forward``.  Before each op a
     thread waits until every block of the op before is done."""
     threads = gemm._num_threads()

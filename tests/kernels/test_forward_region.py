@@ -1,5 +1,6 @@
-"""The eval forward of a few rows in one parallel region (``program._forward_region``,
-used by ``predict``): the same bits as ``program.forward``, and used only where it fits."""
+"""The forward pass of a few rows in one parallel region (``program._forward_region``, which
+``program.forward`` runs where it fits): the same bits as layer by layer, and used only where
+it fits."""
 import numba
 import numpy as np
 import pytest
@@ -28,7 +29,8 @@ def _dense(widths, act, dtype, bias=True, seed=0):
 
 
 def _outputs(model, x, region):
-    """The program's output for x, by ``_forward_region`` or by ``forward``."""
+    """The program's output for x, by ``_forward_region`` or layer by layer (``forward`` at one
+    thread, where the region does not run: the dots give the same bits at any thread count)."""
     rows = x.shape[0]
     model.predict(x, batch_size=rows)        # sizes the workspace for rows
     m = model
@@ -37,8 +39,12 @@ def _outputs(model, x, region):
         P._forward_region(m._program, m._consts, m.arena.params, m._ws, m.capacity, rows,
                           P._counters(m._work, m._program.shape[0]))
     else:
+        threads = fb.get_num_threads()
+        fb.set_num_threads(1)
+        assert not _fits(model, rows)
         P.forward(m._program, m._consts, m.arena.params, m.state.params, m._ws, m.capacity, rows, m._work,
                   False, np.int64(0), np.int64(0), m._segments, fb.get_flush_denormal())
+        fb.set_num_threads(threads)
     return P.slab(m._ws, m._layout[P.L_OUTPUT], m.capacity, rows, m.out_features).copy()
 
 
@@ -121,3 +127,21 @@ def test_region_blocks_start_groups_of_four_and_cover_the_outputs():
             assert all(a < b for a, b in zip(starts, starts[1:])), starts        # none empty
             assert all(j % 4 == 0 for j in starts[:-1]), starts
     assert P._region_blocks(np.int64(1), np.int64(10), np.int64(256), np.int64(2)) == 1   # a small layer: one block
+
+
+def test_training_and_forward_at_few_rows_are_the_same_at_one_and_two_threads(two_threads):
+    """train_step's and model.forward's forward pass takes the region too (dense layers only)."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((12, 784)).astype(np.float32)
+    y = rng.integers(0, 10, 12)
+    results = []
+    for threads in (TWO, 1):
+        fb.set_num_threads(threads)
+        model = _dense([784, 256, 256, 10], fb.ReLU(), np.float32, seed=3).train()
+        opt = fb.optim.Adam(model.parameters(), lr=1e-2)
+        for start, rows in ((0, 1), (1, 4), (5, 7)):
+            model.train_step(x[start:start + rows], y[start:start + rows], "cross_entropy", opt)
+        out = model.forward(x[:3])
+        model.backward(np.ones_like(out))
+        results.append(np.concatenate([model.parameters().params, model.parameters().grads, out.ravel()]))
+    assert results[0].tobytes() == results[1].tobytes()
