@@ -459,8 +459,8 @@ SPINS_BEFORE_YIELD = 2000    # a waiting thread then yields its CPU at every che
 def _region_fits(prog, rows, work):
     """Whether ``forward`` runs ``rows`` rows through ``_forward_region``: every op a dense
     layer (its bias and activation in the epilogue), at most ``gemm.DOTS_MAX_ROWS`` rows
-    (the dot path, so the same bits as ``forward``), two or more threads, a layer that
-    ``forward`` would split too, and room in ``work`` for the counters."""
+    (the dot path, so the same bits as layer by layer), two or more threads, a layer that
+    ``forward_ops`` would split too, and room in ``work`` for the counters."""
     if rows > gemm.DOTS_MAX_ROWS or gemm._num_threads() < 2:
         return False
     if prog.shape[0] * (MAX_BLOCKS + 1) * LINE * 4 > work.size * work.itemsize:
@@ -496,7 +496,7 @@ def _region_blocks(rows, n_out, n_in, threads):
 @jit
 def _block_start(b, blocks, n_out):
     """First output of block ``b`` of ``blocks``: a multiple of 4, so the dots' groups of four
-    outputs start where ``forward``'s do (the same bits); ``n_out`` for ``b == blocks``."""
+    outputs start where ``forward_ops``'s do (the same bits); ``n_out`` for ``b == blocks``."""
     if b == blocks:
         return n_out
     return b * gemm._cdiv(n_out, 4) // blocks * 4
@@ -568,9 +568,9 @@ def _last_op_with_block(prog, rows, t, threads):
 @jit_parallel
 def _forward_region(prog, consts, params, ws, cap, rows, counters):
     """``forward`` of a program ``_region_fits`` accepts (dense layers only: the same in either
-    mode), in one parallel region
-    (``counters`` zeroed, from ``_counters``).  Same bits as ``forward``.  Before each op a
-    thread waits until every block of the op before is done."""
+    mode) in one parallel region, with ``counters`` zeroed (``_counters``); the same bits as
+    ``forward_ops`` layer by layer.  Before each op a thread waits until every block of the
+    op before is done."""
     threads = gemm._num_threads()
     bits = fpenv.current()
     for t in prange(threads):

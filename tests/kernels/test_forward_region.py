@@ -145,3 +145,20 @@ def test_training_and_forward_at_few_rows_are_the_same_at_one_and_two_threads(tw
         model.backward(np.ones_like(out))
         results.append(np.concatenate([model.parameters().params, model.parameters().grads, out.ravel()]))
     assert results[0].tobytes() == results[1].tobytes()
+
+
+def test_atomics_count_and_wait():
+    from numba import njit
+    from fastbp.kernels import atomics
+
+    @njit
+    def add_twice(counters):
+        first = atomics.fetch_add(counters, 3, 1)
+        second = atomics.fetch_add(counters, 3, 5)
+        return first, second, atomics.load_acquire(counters, 3)
+
+    counters = np.zeros(8, np.int32)
+    counters[3] = 7
+    assert add_twice(counters) == (7, 8, 13) and counters[3] == 13 and counters.sum() == 13
+    P._wait_for(counters, np.int64(3), np.int64(13))      # reached: returns at once
+    atomics.yield_cpu()                                    # sched_yield resolves where it exists
