@@ -12,44 +12,12 @@ import sys
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.core import cgutils
-from numba.extending import intrinsic
 
 from fastbp._jit import jit, jit_parallel
 from fastbp.kernels import gemm
+from fastbp.kernels.atomics import fetch_add, load_acquire, spin_pause
 from gemv_chain import w1_operands  # benchmarks/probes/gemv_chain.py (the script folder is on sys.path)
 from timing import median_us  # benchmarks/probes/timing.py
-
-
-@intrinsic
-def _fetch_add(typingctx, flags, pos, val):
-    def codegen(context, builder, sig, args):
-        ary = context.make_array(sig.args[0])(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, sig.args[0], ary, [args[1]], wraparound=False)
-        return builder.atomic_rmw("add", ptr, args[2], "seq_cst")
-    return types.int32(flags, pos, types.int32), codegen
-
-
-@intrinsic
-def _load_acquire(typingctx, flags, pos):
-    def codegen(context, builder, sig, args):
-        ary = context.make_array(sig.args[0])(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, sig.args[0], ary, [args[1]], wraparound=False)
-        return builder.load_atomic(ptr, "acquire", 4)
-    return types.int32(flags, pos), codegen
-
-
-@intrinsic
-def _pause(typingctx):
-    """x86 ``pause``: a spin-wait hint that yields the core's shared resources."""
-    def codegen(context, builder, sig, args):
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), []),
-                                            "llvm.x86.sse2.pause")
-        builder.call(fn, [])
-        return context.get_dummy_value()
-    return types.none(), codegen
 
 
 @jit
@@ -74,14 +42,14 @@ def _layer(a, W, b, z, flags, base, nch, rows, t, nthreads):
     per = (nch + nthreads - 1) // nthreads
     for s in range(nch):
         c = (t * per + s) % nch
-        if _fetch_add(flags, base + c, np.int32(1)) == 0:
+        if fetch_add(flags, base + c, 1) == 0:
             j0 = c * rows
             j1 = min(n, j0 + rows)
             gemm._dots_rows(a, k, 1, W, k, k, z, 0, j0, j1)
             _relu_bias(z, b, j0, j1)
-            _fetch_add(flags, base + nch, np.int32(1))
-    while _load_acquire(flags, base + nch) < nch:
-        _pause()
+            fetch_add(flags, base + nch, 1)
+    while load_acquire(flags, base + nch) < nch:
+        spin_pause()
 
 
 @jit_parallel
