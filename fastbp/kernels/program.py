@@ -202,7 +202,7 @@ def forward(prog, consts, params, state, ws, cap, rows, work, training, seed, st
     old = fpenv.enter(flush)
     if _region_fits(prog, rows, work):
         # a few rows through dense layers only (either mode, any segments): one parallel region
-        _forward_region(prog, consts, params, ws, cap, rows, _counters(work, prog.shape[0]))
+        _forward_region(prog, consts, params, ws, cap, rows, _counters(work, prog, rows))
     else:
         for k in range(segments.shape[0] - 1):
             forward_ops(prog, consts, params, state, ws, cap, rows, work, training, np.bool_(True), seed, step,
@@ -474,13 +474,19 @@ def _region_fits(prog, rows, work):
 
 
 @jit
-def _counters(work, n_ops):
-    """The first bytes of ``work`` as ``n_ops`` groups of ``MAX_BLOCKS + 1`` lines of int32
-    counters (the done count, then one claim per block), zeroed."""
-    n = n_ops * (MAX_BLOCKS + 1) * LINE
+def _counters(work, prog, rows):
+    """The first bytes of ``work`` as one group of ``MAX_BLOCKS + 1`` lines of int32 counters
+    per op (the done count, then one claim per block, each at the start of its line), with
+    the counters ``_forward_region`` will use for ``rows`` rows zeroed (not the whole lines:
+    a 16-op program would otherwise clear 16 KB a call)."""
+    n = prog.shape[0] * (MAX_BLOCKS + 1) * LINE
     counters = work[:gemm._cdiv(n * 4, work.itemsize)].view(np.int32)[:n]
-    for c in range(n):
-        counters[c] = 0
+    threads = gemm._num_threads()
+    for i in range(prog.shape[0]):
+        done = _done_at(i)
+        counters[done] = 0
+        for b in range(_region_blocks(rows, prog[i, C_OUT], prog[i, C_IN], threads)):
+            counters[done + (1 + b) * LINE] = 0
     return counters
 
 

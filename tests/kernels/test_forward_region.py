@@ -37,7 +37,7 @@ def _outputs(model, x, region):
     P._copy_rows(x, P.slab(m._ws, m._layout[P.L_INPUT], m.capacity, rows, x.shape[1]))
     if region:
         P._forward_region(m._program, m._consts, m.arena.params, m._ws, m.capacity, rows,
-                          P._counters(m._work, m._program.shape[0]))
+                          P._counters(m._work, m._program, np.int64(rows)))
     else:
         threads = fb.get_num_threads()
         fb.set_num_threads(1)
