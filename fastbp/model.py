@@ -123,7 +123,7 @@ class Sequential:
         for op in self._program:
             if op[P.C_OP] == P.OP_DENSE:
                 need = max(need, gemm.work_size(rows, int(op[P.C_OUT]), int(op[P.C_IN])))
-        # the training step's loss uses the start of work as float64 scratch (program.staged_step)
+        # the training step's loss uses the start of work as float64 scratch (program.checked_step)
         need = max(need, scratch_size(rows, self.out_features) * 8 // self.dtype.itemsize)
         # both buffers first: a MemoryError must leave the old, consistent workspace
         ws, work = aligned_zeros(self._per_sample * rows, self.dtype), aligned_zeros(need, self.dtype)
@@ -276,6 +276,8 @@ class Sequential:
             raise ValueError("train_step runs in training mode, but the model is in eval mode and has "
                              "BatchNorm1d or Dropout layers; call model.train() first")
         xb = strict_matrix("xb", xb, self.dtype, self.in_features, finite=False)
+        if not xb.flags.writeable:      # the step reads xb in place; Numba types read-only arrays apart
+            xb = xb.copy()
         # the label range and xb's NaN/Inf are checked inside the compiled step (status below)
         T, labels = loss.prepare_target(yb, self.out_features, self.dtype, n_rows=xb.shape[0], strict=True,
                                       name="yb", check_range=False)
@@ -294,7 +296,6 @@ class Sequential:
             loss.prepare_target(yb, self.out_features, self.dtype, n_rows=rows, strict=True, name="yb")  # raises
             raise AssertionError("the compiled step rejected labels that prepare_target accepts")
         if status == P.STEP_NONFINITE_INPUT:
-            self._forward_rows = 0          # the input slot holds part of xb now
             raise ValueError("xb contains NaN or Inf")
         optimizer.step_count = step
         self._step += 1

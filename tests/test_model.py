@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import fastbp as fb
+from fastbp.kernels import program as P
 from fastbp.layers import ACTIVATIONS
 from tests.fused_step import step_fused_and_split
 from tests.reference import network as ref
@@ -150,6 +151,55 @@ def test_train_step_of_large_layers_is_the_separate_calls_bit_for_bit(widths, se
         x = rng.standard_normal((16, widths[0])).astype(np.float32)
         step_fused_and_split(fused, split, opt_f, opt_s, fb.CrossEntropyLoss(), x, rng.integers(0, 10, 16))
 
+
+
+FIRST_LAYERS = {"Linear": lambda: [], "Tanh": lambda: [fb.Tanh()], "Dropout": lambda: [fb.Dropout(0.25)],
+                "BatchNorm1d": lambda: [fb.BatchNorm1d(250)]}
+
+
+@pytest.mark.parametrize("first", sorted(FIRST_LAYERS))
+@pytest.mark.parametrize("rows, segments", [(3, 1), (8, 1), (13, 1), (13, 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_train_step_reads_the_batch_in_place(first, rows, segments, dtype):
+    """``train_step`` reads xb where the caller holds it (``program._rows_of``) while
+    ``forward`` stages x in the workspace: the same bits whatever reads the input first
+    (a dense layer, also in the few-row region, an activation, dropout, BatchNorm), also when
+    the backward pass recomputes the first segment; xb is left as it was, and a read-only xb
+    gives the same step."""
+    def make_model():
+        return fb.Sequential(*FIRST_LAYERS[first](), fb.Linear(250, 200), fb.ReLU(), fb.Linear(200, 4),
+                             dtype=dtype, seed=5)
+    threads = fb.get_num_threads()
+    fb.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        _train_in_place_and_staged(make_model, rows, segments, dtype)
+        if first == "Linear" and rows <= 8 and fb.get_num_threads() == 2:
+            m = make_model()
+            m.predict(np.zeros((rows, 250), dtype), batch_size=rows)
+            assert P._region_fits(m._program, np.int64(rows), m._work)      # the region read xb in place
+    finally:
+        fb.set_num_threads(threads)
+
+
+def _train_in_place_and_staged(make_model, rows, segments, dtype):
+    rng = np.random.default_rng(rows)
+    fused, split, readonly = make_model(), make_model(), make_model()
+    for m in (fused, readonly):
+        if segments > 1:
+            m.set_checkpoint(segments, batch_size=rows)
+    opt_f, opt_s, opt_r = (fb.optim.Adam(m.parameters(), lr=1e-2) for m in (fused, split, readonly))
+    for _ in range(3):
+        x = rng.standard_normal((rows, 250)).astype(dtype)
+        y = rng.integers(0, 4, rows)
+        x_before, x_readonly = x.copy(), x.copy()
+        x_readonly.flags.writeable = False
+        value_r = readonly.train_step(x_readonly, y, fb.CrossEntropyLoss(), opt_r)
+        step_fused_and_split(fused, split, opt_f, opt_s, fb.CrossEntropyLoss(), x, y)
+        assert np.isfinite(value_r)
+        np.testing.assert_array_equal(readonly.parameters().params, fused.parameters().params)
+        np.testing.assert_array_equal(readonly.state.params, fused.state.params)
+        np.testing.assert_array_equal(opt_r.state, opt_f.state)
+        np.testing.assert_array_equal(x, x_before)
 
 def test_fit_reaches_95_percent_on_digits_and_views_survive(tmp_path):
     X, y = fb.data.load_digits()

@@ -54,7 +54,8 @@ def split_k(x, W1, b1, W2, b2, W3, b3, h1, h2, out, parts, flags):
 @jit
 def region_call(prog, consts, params, ws, cap, work):
     """``predict``'s compiled chain at one row (one call, as ``chain`` and ``split_k``)."""
-    P._forward_region(prog, consts, params, ws, cap, 1, P._counters(work, prog, np.int64(1)))
+    P._forward_region(prog, consts, params, ws, cap, 1, P._counters(work, prog, np.int64(1)),
+                      P._input_rows(prog, ws, cap, np.int64(1)))
 
 
 def main():

@@ -32,15 +32,16 @@ def _chunk(prog, consts, params, grads, state, ws, cap, layout, work, seed, step
     r0 = 0 if c == 0 else half
     r1 = half if c == 0 else rows
     n = r1 - r0
-    P._copy_rows(X[r0:r1], P.slab(ws, layout[P.L_INPUT], cap, n, n_in))
+    X0 = P.slab(ws, layout[P.L_INPUT], cap, n, n_in)
+    P._copy_rows(X[r0:r1], X0)
     P.forward_ops(prog, consts, params, state, ws, cap, n, work, np.bool_(True), np.bool_(True), seed, step,
-                  np.int64(0), n_ops)
+                  np.int64(0), n_ops, X0)
     out = P.slab(ws, layout[P.L_OUTPUT], cap, n, n_out)
     dout = P.slab(ws, layout[P.L_GRAD0], cap, n, n_out)
     loss = losses.loss_value_and_grad(loss_code, out, T, labels[r0:r1], loss_param, dout,
                                       P.float64_scratch(work, losses.scratch_size(n, n_out)))
     P.backward_ops(prog, consts, params, grads, state, ws, cap, n, work, np.bool_(True), np.bool_(False),
-                   seed, step, np.int64(0), n_ops, layout[P.L_GRAD0], layout[P.L_GRAD1])
+                   seed, step, np.int64(0), n_ops, layout[P.L_GRAD0], layout[P.L_GRAD1], X0)
     return loss
 
 

@@ -56,6 +56,25 @@ def slab(ws, slot, cap, rows, width):
     return c_view(ws[start:start + rows * width], (rows, width))
 
 
+INPUT_SLOT = 0      # the compiler places the program's input at per-sample offset 0 (``layout[L_INPUT]``)
+
+
+@jit(inline="always")
+def _rows_of(ws, slot, cap, rows, width, X0):
+    """``slab`` of a slot, or the input rows ``X0`` for the input slot.  No op writes the
+    input slot, so a training step reads its batch where the caller holds it instead of
+    staging a copy (W1: ~30 µs of a ~900 µs step, NOTES section 69)."""
+    if slot == INPUT_SLOT:
+        return c_view(X0, (rows, width))       # the shape and strides computed as slab's are
+    return slab(ws, slot, cap, rows, width)
+
+
+@jit
+def _input_rows(prog, ws, cap, rows):
+    """The input slot's first ``rows`` rows (the staged batch)."""
+    return slab(ws, INPUT_SLOT, cap, rows, prog[0, C_IN] if prog.shape[0] > 0 else 0)
+
+
 @jit
 def _copy_rows(src, dst):
     """``dst[...] = src`` for two arrays of one (rows, width) shape, as a loop: Numba's
@@ -87,13 +106,14 @@ def _bn_state(prog, state, i, n):
     return rm, rv, state[s + 2 * n:s + 3 * n], state[s + 3 * n:s + 4 * n]
 
 
-# ``forward_ops``, ``backward_ops`` and ``staged_step`` are inlined into their callers at
+# ``forward_ops``, ``backward_ops`` and ``checked_step`` are inlined into their callers at
 # Numba IR level (no library of their own to re-optimize the GEMM core: NOTES section 56);
-# ``forward`` and ``backward`` are not: typing them inlined cost more than it saved.
+# ``forward_from`` and ``backward_from`` are not: typing them inlined cost more than it saved.
 @jit(inline="always")
 def forward_ops(prog, consts, params, state, ws, cap, rows, work, training, update_running, seed, step,
-                first, stop):
-    """Run ops ``[first, stop)`` on ``rows`` samples whose input is already in place.
+                first, stop, X0):
+    """Run ops ``[first, stop)`` on ``rows`` samples whose input is already in place (the
+    program's input is ``X0``, see ``_rows_of``).
 
     ``training`` selects batch statistics and dropout; ``update_running`` lets
     BatchNorm update its running statistics (off when recomputing a segment).
@@ -103,8 +123,8 @@ def forward_ops(prog, consts, params, state, ws, cap, rows, work, training, upda
         op = prog[i, C_OP]
         n_in = prog[i, C_IN]
         n_out = prog[i, C_OUT]
-        X = slab(ws, prog[i, C_X], cap, rows, n_in)
-        Z = slab(ws, prog[i, C_Z], cap, rows, n_out)
+        X = _rows_of(ws, prog[i, C_X], cap, rows, n_in, X0)
+        Z = _rows_of(ws, prog[i, C_Z], cap, rows, n_out, X0)     # OP_ACT and dropout: Z is X
         A = slab(ws, prog[i, C_A], cap, rows, n_out)
         bias = params[0:0]
         if op == OP_DENSE:
@@ -136,14 +156,14 @@ def forward_ops(prog, consts, params, state, ws, cap, rows, work, training, upda
 
 @jit(inline="always")
 def backward_ops(prog, consts, params, grads, state, ws, cap, rows, work, training, need_dx, seed, step,
-                 first, stop, g_cur, g_next):
+                 first, stop, g_cur, g_next, X0):
     """Backpropagate through ops ``[first, stop)`` in reverse; ∂L/∂(output of op stop−1) is in slot ``g_cur``.
 
     δ = g ⊙ σ'(z); ∂W = δᵀ a; ∂b = Σ δ; g ← δ W.  Overwrites the gradients of
     these ops; returns the (current, spare) gradient slots.  The input gradient
     of op 0 is computed only when ``need_dx``.  ``training`` must be the mode of
     the forward pass: eval mode backpropagates through BatchNorm's running
-    statistics (constants) and through dropout as the identity.
+    statistics (constants) and through dropout as the identity.  The program's input is ``X0``.
     """
     params, grads, state, ws, work = borrow(params), borrow(grads), borrow(state), borrow(ws), borrow(work)
     for i in range(stop - 1, first - 1, -1):
@@ -158,14 +178,14 @@ def backward_ops(prog, consts, params, grads, state, ws, cap, rows, work, traini
             # δ and the bias gradient in one pass over G (NOTES section 43)
             activations.relu_backward_bias_grad(G, slab(ws, prog[i, C_Z], cap, rows, n_out), grads[b:b + n_out])
         elif act != IDENTITY:
-            Z = slab(ws, prog[i, C_Z], cap, rows, n_out)
+            Z = _rows_of(ws, prog[i, C_Z], cap, rows, n_out, X0)
             A = slab(ws, prog[i, C_A], cap, rows, n_out)
             activations.act_backward(G, Z, A, act, consts[i, K_ALPHA], G)
         if op == OP_DENSE:
             w = prog[i, C_W]
             if b >= 0 and not fused:
                 reductions.column_sums(G, grads[b:b + n_out])
-            X = slab(ws, prog[i, C_X], cap, rows, n_in)
+            X = _rows_of(ws, prog[i, C_X], cap, rows, n_in, X0)
             dW = c_view(grads[w:w + n_out * n_in], (n_out, n_in))
             if i > 0 or need_dx:
                 W = c_view(params[w:w + n_out * n_in], (n_out, n_in))
@@ -182,7 +202,7 @@ def backward_ops(prog, consts, params, grads, state, ws, cap, rows, work, traini
                 H = slab(ws, prog[i, C_H], cap, rows, n_out)
                 norm.batchnorm_backward(G, H, gamma, invstd, dgamma, dbeta, G)
             else:
-                X = slab(ws, prog[i, C_X], cap, rows, n_in)
+                X = _rows_of(ws, prog[i, C_X], cap, rows, n_in, X0)
                 norm.batchnorm_backward_eval(G, X, gamma, consts[i, K_EPS], rm, rv, dgamma, dbeta, G)
         elif op == OP_DROPOUT and training:
             dropout.dropout_backward(G, consts[i, K_P], seed, step * MAX_OPS + i, G)
@@ -191,7 +211,15 @@ def backward_ops(prog, consts, params, grads, state, ws, cap, rows, work, traini
 
 @jit
 def forward(prog, consts, params, state, ws, cap, rows, work, training, seed, step, segments, flush):
-    """Run the whole program, segment after segment (``segments`` holds the op boundaries).
+    """``forward_from`` of the batch staged in the input slot (``model.forward``)."""
+    forward_from(prog, consts, params, state, ws, cap, rows, work, training, seed, step, segments, flush,
+                 _input_rows(prog, ws, cap, rows))
+
+
+@jit
+def forward_from(prog, consts, params, state, ws, cap, rows, work, training, seed, step, segments, flush, X0):
+    """Run the whole program on the input rows ``X0``, segment after segment (``segments``
+    holds the op boundaries).
 
     With checkpointing, segments share scratch slots, so afterwards only segment
     boundaries (and the last segment) are still in the workspace.  ``flush``:
@@ -202,18 +230,27 @@ def forward(prog, consts, params, state, ws, cap, rows, work, training, seed, st
     old = fpenv.enter(flush)
     if _region_fits(prog, rows, work):
         # a few rows through dense layers only (either mode, any segments): one parallel region
-        _forward_region(prog, consts, params, ws, cap, rows, _counters(work, prog, rows))
+        _forward_region(prog, consts, params, ws, cap, rows, _counters(work, prog, rows), X0)
     else:
         for k in range(segments.shape[0] - 1):
             forward_ops(prog, consts, params, state, ws, cap, rows, work, training, np.bool_(True), seed, step,
-                        segments[k], segments[k + 1])
+                        segments[k], segments[k + 1], X0)
     fpenv.leave(old)
 
 
 @jit
 def backward(prog, consts, params, grads, state, ws, cap, rows, layout, work, training, need_dx, seed, step,
              segments, flush):
-    """Backpropagate ∂L/∂output (in slot ``layout[L_GRAD0]``) through every op.
+    """``backward_from`` of a forward pass of the batch staged in the input slot."""
+    return backward_from(prog, consts, params, grads, state, ws, cap, rows, layout, work, training, need_dx, seed,
+                         step, segments, flush, _input_rows(prog, ws, cap, rows))
+
+
+@jit
+def backward_from(prog, consts, params, grads, state, ws, cap, rows, layout, work, training, need_dx, seed, step,
+                  segments, flush, X0):
+    """Backpropagate ∂L/∂output (in slot ``layout[L_GRAD0]``) through every op of a forward
+    pass of the input rows ``X0``.
 
     Every segment but the last is first recomputed from its stored input, with
     the same dropout masks and batch statistics and without updating running
@@ -228,9 +265,9 @@ def backward(prog, consts, params, grads, state, ws, cap, rows, layout, work, tr
     for k in range(last, -1, -1):
         if k < last:
             forward_ops(prog, consts, params, state, ws, cap, rows, work, training, np.bool_(False), seed, step,
-                        segments[k], segments[k + 1])
+                        segments[k], segments[k + 1], X0)
         g_cur, g_next = backward_ops(prog, consts, params, grads, state, ws, cap, rows, work, training, need_dx,
-                                     seed, step, segments[k], segments[k + 1], g_cur, g_next)
+                                     seed, step, segments[k], segments[k + 1], g_cur, g_next, X0)
     fpenv.leave(old)
     return g_cur
 
@@ -241,30 +278,32 @@ def train_step(prog, consts, params, grads, state, ws, cap, layout, work, segmen
     """Forward, loss, backward and optimizer update of the batch ``X`` (C-contiguous, at most
     ``cap`` rows); returns ``(mean loss, metric sum, STEP_OK)``.
 
-    The inputs are checked first: labels outside ``[0, n_out)`` return ``STEP_BAD_LABELS``
-    with nothing written; a NaN or Inf in ``X`` returns ``STEP_NONFINITE_INPUT`` with only
-    the workspace's input slot written (X is staged there in the same pass as the check).
+    The inputs are checked first, with nothing written when they fail: labels outside
+    ``[0, n_out)`` return ``STEP_BAD_LABELS``, a NaN or Inf in ``X`` ``STEP_NONFINITE_INPUT``.
+    X is read in place, not staged in the workspace (``_rows_of``), so it must be writable
+    (Numba types a read-only array apart) and must not change during the call.
     """
     if labels.shape[0] > 0:
         lo, hi = reductions.int_range(labels)
         if lo < 0 or hi >= layout[L_WIDTH]:
             return np.nan, np.nan, STEP_BAD_LABELS
-    start = layout[L_INPUT] * cap
-    if not reductions.copy_finite(c_view(X, (X.size,)), ws[start:start + X.size]):
+    if not reductions.all_finite(c_view(X, (X.size,))):
         return np.nan, np.nan, STEP_NONFINITE_INPUT
-    loss, metric = staged_step(prog, consts, params, grads, state, ws, cap, X.shape[0], layout, work, segments, seed,
-                               step, loss_code, loss_param, T, labels, opt_code, opt_state, hyper, opt_step, flush)
+    loss, metric = checked_step(prog, consts, params, grads, state, ws, cap, X.shape[0], layout, work, segments,
+                                seed, step, loss_code, loss_param, T, labels, opt_code, opt_state, hyper, opt_step,
+                                flush, X)
     return loss, metric, STEP_OK
 
 
 @jit(inline="always")
-def staged_step(prog, consts, params, grads, state, ws, cap, rows, layout, work, segments, seed, step,
-                loss_code, loss_param, T, labels, opt_code, opt_state, hyper, opt_step, flush):
-    """``train_step`` of ``rows`` samples already staged in the input slot, targets valid;
+def checked_step(prog, consts, params, grads, state, ws, cap, rows, layout, work, segments, seed, step,
+                 loss_code, loss_param, T, labels, opt_code, opt_state, hyper, opt_step, flush, X0):
+    """``train_step`` of the ``rows`` input rows ``X0`` (checked, as are the targets);
     returns the mean loss and the metric sum."""
     params, grads, ws, work, opt_state = borrow(params), borrow(grads), borrow(ws), borrow(work), borrow(opt_state)
+    X0 = borrow(X0)
     old = fpenv.enter(flush)
-    forward(prog, consts, params, state, ws, cap, rows, work, np.bool_(True), seed, step, segments, flush)
+    forward_from(prog, consts, params, state, ws, cap, rows, work, np.bool_(True), seed, step, segments, flush, X0)
     n_out = layout[L_WIDTH]
     P = slab(ws, layout[L_OUTPUT], cap, rows, n_out)
     dP = slab(ws, layout[L_GRAD0], cap, rows, n_out)
@@ -272,8 +311,8 @@ def staged_step(prog, consts, params, grads, state, ws, cap, rows, layout, work,
     loss = losses.loss_value_and_grad(loss_code, P, T, labels, loss_param, dP,
                                       float64_scratch(work, losses.scratch_size(rows, n_out)))
     metric = metric_sum(loss_code, P, T, labels)
-    backward(prog, consts, params, grads, state, ws, cap, rows, layout, work, np.bool_(True), np.bool_(False), seed,
-             step, segments, flush)
+    backward_from(prog, consts, params, grads, state, ws, cap, rows, layout, work, np.bool_(True), np.bool_(False),
+                  seed, step, segments, flush, X0)
     if gemm._num_threads() == 2 and params.shape[0] >= optim.PARALLEL_MIN_SIZE and \
             _op_params(prog) == params.shape[0]:
         _owned_update(prog, opt_code, params, grads, opt_state, hyper, opt_step)
@@ -398,7 +437,8 @@ def train_epoch(prog, consts, params, grads, state, ws, cap, layout, work, segme
         start = k * batch_size
         stop = min(n, start + batch_size)
         rows = stop - start
-        gather_rows(X, order, start, stop, slab(ws, layout[L_INPUT], cap, rows, n_in))
+        X0 = slab(ws, layout[L_INPUT], cap, rows, n_in)
+        gather_rows(X, order, start, stop, X0)
         if labels.shape[0] > 0:
             for i in range(rows):
                 labels_batch[i] = labels[order[start + i]]
@@ -406,10 +446,10 @@ def train_epoch(prog, consts, params, grads, state, ws, cap, layout, work, segme
         else:
             gather_rows(T, order, start, stop, T_batch)
             Tb = T_batch[:rows]
-        batch_losses[k], batch_metrics[k] = staged_step(prog, consts, params, grads, state, ws, cap, rows, layout,
-                                                        work, segments, seed, step0 + k, loss_code, loss_param, Tb,
-                                                        labels_batch[:rows], opt_code, opt_state, hyper,
-                                                        opt_step0 + k + 1, flush)
+        batch_losses[k], batch_metrics[k] = checked_step(prog, consts, params, grads, state, ws, cap, rows, layout,
+                                                         work, segments, seed, step0 + k, loss_code, loss_param, Tb,
+                                                         labels_batch[:rows], opt_code, opt_state, hyper,
+                                                         opt_step0 + k + 1, flush, X0)
         if grad_norms.shape[0] > 0:
             layer_grad_norms(prog, grads, grad_norms[k])
     fpenv.leave(old)
@@ -432,9 +472,10 @@ def predict(prog, consts, params, state, ws, cap, layout, work, segments, X, out
     n_out = out.shape[1]
     for start in range(0, n, cap):
         rows = min(cap, n - start)
-        _copy_rows(X[start:start + rows], slab(ws, layout[L_INPUT], cap, rows, n_in))
-        forward(prog, consts, params, state, ws, cap, rows, work, np.bool_(False), np.int64(0), np.int64(0),
-                segments, flush)
+        X0 = slab(ws, layout[L_INPUT], cap, rows, n_in)
+        _copy_rows(X[start:start + rows], X0)
+        forward_from(prog, consts, params, state, ws, cap, rows, work, np.bool_(False), np.int64(0), np.int64(0),
+                     segments, flush, X0)
         _copy_rows(slab(ws, layout[L_OUTPUT], cap, rows, n_out), out[start:start + rows])
     fpenv.leave(old)
     return True
@@ -521,7 +562,7 @@ def _wait_for(counters, pos, count):
 
 
 @jit
-def _region_layer(prog, consts, params, ws, cap, rows, counters, i, t, threads):
+def _region_layer(prog, consts, params, ws, cap, rows, counters, i, t, threads, X0):
     """Dense op ``i`` in ``_forward_region`` on thread ``t``: claim this thread's block of
     outputs (so each thread reads the same rows of W call after call) and compute it with
     its bias and activation, then any block still unclaimed.  A claimed block is always
@@ -532,7 +573,7 @@ def _region_layer(prog, consts, params, ws, cap, rows, counters, i, t, threads):
     w = prog[i, C_W]
     # every view before any claim: a view that raised after a claim would leave a block
     # that the other threads wait for forever
-    X = c_view(slab(ws, prog[i, C_X], cap, rows, n_in), (rows * n_in,))
+    X = c_view(_rows_of(ws, prog[i, C_X], cap, rows, n_in, X0), (rows * n_in,))
     Z = slab(ws, prog[i, C_Z], cap, rows, n_out)
     z = c_view(Z, (rows * n_out,))
     A = slab(ws, prog[i, C_A], cap, rows, n_out)
@@ -572,8 +613,8 @@ def _last_op_with_block(prog, rows, t, threads):
 
 
 @jit_parallel
-def _forward_region(prog, consts, params, ws, cap, rows, counters):
-    """``forward`` of a program ``_region_fits`` accepts (dense layers only: the same in either
+def _forward_region(prog, consts, params, ws, cap, rows, counters, X0):
+    """``forward_from`` of a program ``_region_fits`` accepts (dense layers only: the same in either
     mode) in one parallel region, with ``counters`` zeroed (``_counters``); the same bits as
     ``forward_ops`` layer by layer.  Before each op a thread waits until every block of the
     op before is done."""
@@ -585,5 +626,5 @@ def _forward_region(prog, consts, params, ws, cap, rows, counters):
             if i > 0:
                 _wait_for(counters, _done_at(i - 1),
                           _region_blocks(rows, prog[i - 1, C_OUT], prog[i - 1, C_IN], threads))
-            _region_layer(prog, consts, params, ws, cap, rows, counters, i, np.int64(t), threads)
+            _region_layer(prog, consts, params, ws, cap, rows, counters, i, np.int64(t), threads, X0)
         fpenv.leave(old)

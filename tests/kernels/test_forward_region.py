@@ -34,10 +34,11 @@ def _outputs(model, x, region):
     rows = x.shape[0]
     model.predict(x, batch_size=rows)        # sizes the workspace for rows
     m = model
-    P._copy_rows(x, P.slab(m._ws, m._layout[P.L_INPUT], m.capacity, rows, x.shape[1]))
+    staged = P.slab(m._ws, m._layout[P.L_INPUT], m.capacity, rows, x.shape[1])
+    P._copy_rows(x, staged)
     if region:
         P._forward_region(m._program, m._consts, m.arena.params, m._ws, m.capacity, rows,
-                          P._counters(m._work, m._program, np.int64(rows)))
+                          P._counters(m._work, m._program, np.int64(rows)), staged)
     else:
         threads = fb.get_num_threads()
         fb.set_num_threads(1)
