@@ -276,7 +276,7 @@ class Sequential:
             raise ValueError("train_step runs in training mode, but the model is in eval mode and has "
                              "BatchNorm1d or Dropout layers; call model.train() first")
         xb = strict_matrix("xb", xb, self.dtype, self.in_features, finite=False)
-        if not xb.flags.writeable:      # the step reads xb in place; Numba types read-only arrays apart
+        if not xb.flags.writeable:      # the step reads xb in place and needs it writable (P.train_step)
             xb = xb.copy()
         # the label range and xb's NaN/Inf are checked inside the compiled step (status below)
         T, labels = loss.prepare_target(yb, self.out_features, self.dtype, n_rows=xb.shape[0], strict=True,

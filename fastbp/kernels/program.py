@@ -280,8 +280,9 @@ def train_step(prog, consts, params, grads, state, ws, cap, layout, work, segmen
 
     The inputs are checked first, with nothing written when they fail: labels outside
     ``[0, n_out)`` return ``STEP_BAD_LABELS``, a NaN or Inf in ``X`` ``STEP_NONFINITE_INPUT``.
-    X is read in place, not staged in the workspace (``_rows_of``), so it must be writable
-    (Numba types a read-only array apart) and must not change during the call.
+    X is read in place, not staged in the workspace (``_rows_of``), so it must not change
+    during the call, and it must be writable: ``_rows_of`` gives X and the workspace's slots
+    one array type, and a read-only X would make it read-only where ops write their slots.
     """
     if labels.shape[0] > 0:
         lo, hi = reductions.int_range(labels)
