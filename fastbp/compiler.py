@@ -139,7 +139,7 @@ def assign_slots(ops, in_features, out_features, segments, dtype):
         dropout.link(dtype)
     segments = [int(s) for s in segments]
     max_width = max([in_features] + [max(op.n_in, op.n_out) for op in ops])
-    cursor = in_features                             # slot 0 is the input
+    cursor = in_features                             # slot 0 (P.INPUT_SLOT) is the input
     boundary = {}
     for stop in segments[1:]:
         boundary[stop] = cursor
@@ -173,7 +173,7 @@ def assign_slots(ops, in_features, out_features, segments, dtype):
     return Layout(
         program=np.array(rows, dtype=np.int64).reshape(-1, P.N_COLS),
         consts=_consts_table(ops, dtype),
-        layout=np.array([0, boundary[segments[-1]], g0, g1, out_features], dtype=np.int64),
+        layout=np.array([P.INPUT_SLOT, boundary[segments[-1]], g0, g1, out_features], dtype=np.int64),
         segments=np.array(segments, dtype=np.int64),
         per_sample=scratch_base + scratch,
         dedicated=scratch_base,

@@ -71,8 +71,8 @@ def _rows_of(ws, slot, cap, rows, width, X0):
 
 @jit
 def _input_rows(prog, ws, cap, rows):
-    """The input slot's first ``rows`` rows (the staged batch)."""
-    return slab(ws, INPUT_SLOT, cap, rows, prog[0, C_IN] if prog.shape[0] > 0 else 0)
+    """The input slot's first ``rows`` rows (where a batch is staged; a program has an op)."""
+    return slab(ws, INPUT_SLOT, cap, rows, prog[0, C_IN])
 
 
 @jit
@@ -433,12 +433,11 @@ def train_epoch(prog, consts, params, grads, state, ws, cap, layout, work, segme
     """
     old = fpenv.enter(flush)
     n = order.shape[0]
-    n_in = X.shape[1]
     for k in range(batch_losses.shape[0]):
         start = k * batch_size
         stop = min(n, start + batch_size)
         rows = stop - start
-        X0 = slab(ws, layout[L_INPUT], cap, rows, n_in)
+        X0 = _input_rows(prog, ws, cap, rows)
         gather_rows(X, order, start, stop, X0)
         if labels.shape[0] > 0:
             for i in range(rows):
@@ -469,11 +468,10 @@ def predict(prog, consts, params, state, ws, cap, layout, work, segments, X, out
     ws, X, out = borrow(ws), borrow(X), borrow(out)
     old = fpenv.enter(flush)
     n = X.shape[0]
-    n_in = X.shape[1]
     n_out = out.shape[1]
     for start in range(0, n, cap):
         rows = min(cap, n - start)
-        X0 = slab(ws, layout[L_INPUT], cap, rows, n_in)
+        X0 = _input_rows(prog, ws, cap, rows)
         _copy_rows(X[start:start + rows], X0)
         forward_from(prog, consts, params, state, ws, cap, rows, work, np.bool_(False), np.int64(0), np.int64(0),
                      segments, flush, X0)
