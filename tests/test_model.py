@@ -181,6 +181,26 @@ def test_train_step_reads_the_batch_in_place(first, rows, segments, dtype):
         fb.set_num_threads(threads)
 
 
+@pytest.mark.parametrize("batch_size", [1, 5, 16, 64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_predict_reads_a_writable_x_in_place_and_stages_a_read_only_one(batch_size, dtype):
+    """``predict`` reads a writable X's chunks in place and stages a read-only X's chunk by
+    chunk (``program._chunk_rows``): the same bits either way, close to a float64 numpy
+    forward pass, X unchanged."""
+    model = fb.Sequential(fb.Linear(250, 200), fb.ReLU(), fb.Linear(200, 3), dtype=dtype, seed=4)
+    X = np.random.default_rng(batch_size).standard_normal((37, 250)).astype(dtype)
+    X_before, X_readonly = X.copy(), X.copy()
+    X_readonly.flags.writeable = False
+    staged = model.predict(X_readonly, batch_size=batch_size)
+    assert model.predict(X, batch_size=batch_size).tobytes() == staged.tobytes()
+    np.testing.assert_array_equal(X, X_before)
+    (W1, b1), (W2, b2) = [(layer.weight.astype(np.float64), layer.bias.astype(np.float64))
+                          for layer in model.layers if hasattr(layer, "weight")]
+    want = np.maximum(X.astype(np.float64) @ W1.T + b1, 0) @ W2.T + b2
+    np.testing.assert_allclose(staged, want, rtol=1e-4 if dtype == np.float32 else 1e-12,
+                               atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
 def _train_in_place_and_staged(make_model, rows, segments, dtype):
     rng = np.random.default_rng(rows)
     fused, split, readonly = make_model(), make_model(), make_model()
