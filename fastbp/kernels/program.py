@@ -81,7 +81,9 @@ def _chunk_rows(X, start, rows, prog, ws, cap):
     """Rows ``[start, start + rows)`` of X as a forward pass's input rows: X's own rows where
     X is writable (``predict`` reads them in place: W1 at 64-256-row chunks 7-12% faster,
     NOTES section 69), else a copy staged in the input slot (a read-only X, which may be a
-    whole data set, is not copied at once, and ``_rows_of`` needs writable rows)."""
+    whole data set, is not copied at once, and ``_rows_of`` needs writable rows).  Compiled
+    callers get the overload below; this body serves plain Python."""
+    return X[start:start + rows]
 
 
 @overload(_chunk_rows)
