@@ -118,6 +118,13 @@ else:
 # paths and their tile, which every entry point would otherwise link and re-optimize).
 USE_DIRECT = DIRECT_MAX_B_BYTES > 0
 USE_TRANSPOSED = MR == 8 and NR == 32
+# A forward product of several k blocks runs in the transposed form (W read in place, only A
+# packed) while A's packed panels stay within this many elements (512 KiB of float32).  At two
+# threads W1's 128x784 -> 256 ran 1.01-1.02x as fast as on the packed halves where the vCPUs
+# sit close and 1.08-1.10x where they sit far apart, 128x1024 -> 1024 1.08x, 64x2048 -> 512
+# 1.09x (NOTES section 70); W2's 256-row products (800 KB-1 MB of float32 panels) stay on the
+# packed paths, where this form measured 0.87-1.10x (section 50).
+TRANSPOSED_MAX_A = 131072
 _U = np.arange(33, dtype=np.uint64)  # unsigned offsets: no wraparound code on loads
 MC_PANELS = 4        # row micro-panels per parallel task (NOTES section 13)
 NC_PANELS = 4        # column micro-panels per parallel task
@@ -262,9 +269,14 @@ def _kblocks(k):
 
 @jit
 def _serial_size(m, n, k):
-    """Scratch of the serial path: one k block's panels, aligned, and the edge tiles."""
+    """Scratch of the serial path: one k block's panels, aligned, and the edge tiles; or,
+    where a product of these sizes may run as ``_gemm_transposed`` over several k blocks,
+    A's panels over all of k, a ragged block of W's rows and two tiles, if that is more."""
     nkb, kcmax = _kblocks(k)
-    return ALIGN + _cdiv(m, MR) * MR * kcmax + _cdiv(n, NR) * NR * kcmax + ALIGN + _ntasks(m, n) * MR * NR
+    size = ALIGN + _cdiv(m, MR) * MR * kcmax + _cdiv(n, NR) * NR * kcmax + ALIGN + _ntasks(m, n) * MR * NR
+    if USE_TRANSPOSED and nkb > 1 and _transposed_rows(m) and _transposed_a(m, k) <= TRANSPOSED_MAX_A:
+        size = max(size, ALIGN + MR * k + ALIGN + _transposed_a(m, k) + 2 * MR * NR)
+    return size
 
 
 @jit
@@ -643,24 +655,46 @@ def _gemm_direct(m, n, k, A, ars, acs, B, brs, C, ldc, work, ep):
 
 
 @jit
+def _transposed_a(m, k):
+    """Elements of A's NR-row panels over all of k, as ``_gemm_transposed`` packs them."""
+    return _cdiv(m, NR) * NR * k
+
+
+@jit
+def _transposed_rows(m):
+    """Whether m rows fill ``_gemm_transposed``'s NR-row panels of A: at least one, and the
+    zero rows padding the last at most 1/32 of m.  Each padded row costs a row of tiles:
+    at two threads a 40x256x256 product ran at 0.69x the packed path's speed, 48 rows at 0.81x,
+    100 at 0.87x (NOTES section 70)."""
+    return m >= NR and _cdiv(m, NR) * NR * 32 <= m * 33
+
+
+@jit
 def _transposed(m, k, brs, bcs):
     """Whether ``_gemm_serial`` runs a product as ``_gemm_transposed`` (a function of the
-    shapes and strides): a forward ``nt`` product (B = Wᵀ, W's rows contiguous) of one k
-    block and at least one NR-row panel, with the 8x32 tile (its 8x8 register transposes)."""
-    return USE_TRANSPOSED and brs == 1 and bcs != 1 and k <= KC and m >= NR
+    shapes and strides): a forward ``nt`` product (B = Wᵀ, W's rows contiguous) whose rows
+    fill the NR-row panels (``_transposed_rows``), with the 8x32 tile (its 8x8 register
+    transposes), of one k block or of several with A's packed panels at most
+    ``TRANSPOSED_MAX_A`` elements."""
+    return USE_TRANSPOSED and brs == 1 and bcs != 1 and _transposed_rows(m) and \
+        (k <= KC or _transposed_a(m, k) <= TRANSPOSED_MAX_A)
 
 
 @jit
 def _gemm_transposed(m, n, k, A, ars, acs, W, wrs, C, ldc, work, ep):
-    """C = A·Wᵀ for one k block computed as Cᵀ = W·Aᵀ: W, the tile's broadcast operand, is
-    read in place (rows ``wrs`` apart) and only A is packed, in NR-row panels; each 8x32
+    """C = A·Wᵀ computed as Cᵀ = W·Aᵀ: W, the tile's broadcast operand, is read in place
+    (rows ``wrs`` apart) and only A is packed, in NR-row panels over all of k; each 8x32
     tile of Cᵀ goes to C through four 8x8 register transposes.  The packed paths pack
     both operands, and a B panel of Wᵀ is a gathering transpose: at W4's 64x256x256 this
-    form took 25.6 µs a product against the halves path's 29.9 (NOTES sections 46, 49).
+    form took 25.6 µs a product against the halves path's 29.9 (NOTES sections 46, 49); at
+    W1's 128x784 -> 256 (two k blocks) 1.01-1.10x as fast (``TRANSPOSED_MAX_A``).
     A ragged last block of W's rows is packed (zero padded) and A's last panel is zero
-    padded, so every element of C is the same sum in the same order as on the packed
-    paths: the same bits."""
+    padded, and a tile runs over the packed paths' k blocks (``_kblocks``), each block's
+    tile added to the first in block order as they add it to C: every element of C is the
+    same sum in the same order as on the packed paths, the same bits."""
     a_off, x_off, t_off = _offsets(work, MR, m, k)
+    nkb = _kblocks(k)[0]
+    tile = MR * NR
     mp = _cdiv(m, NR)
     for ip in range(mp):
         i0 = ip * NR
@@ -677,7 +711,15 @@ def _gemm_transposed(m, n, k, A, ars, acs, W, wrs, C, ldc, work, ep):
             for ip in range(mp):
                 i0 = ip * NR
                 mr = min(NR, m - i0)
-                _ukr_direct(k, Ws, wo, w_rs, w_cs, work, x_off + ip * NR * k, np.int64(NR), work, t_off)
+                for kb in range(nkb):
+                    p0 = (kb * k) // nkb
+                    kc = ((kb + 1) * k) // nkb - p0
+                    to = t_off + tile if kb > 0 else t_off
+                    _ukr_direct(kc, Ws, wo + p0 * w_cs, w_rs, w_cs, work, x_off + ip * NR * k + p0 * NR,
+                                np.int64(NR), work, to)
+                    if kb > 0:
+                        for e in range(tile):
+                            work[t_off + e] += work[to + e]
                 if nr == MR and mr == NR:
                     for b in range(0, NR, 8):
                         _transpose8(work, t_off + b, NR, C, (i0 + b) * ldc + j0, ldc)

@@ -371,19 +371,24 @@ def test_direct_path_gives_the_packed_bits(shape, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
-@pytest.mark.parametrize("shape", [(64, 256, 256), (33, 70, 41), (32, 1, 7), (100, 13, 512), (45, 10, 300),
-                                   (128, 256, 256)], ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("shape", [(64, 256, 256), (250, 70, 41), (32, 1, 7), (250, 13, 512), (125, 10, 300),
+                                   (128, 256, 256), (64, 256, 784), (125, 13, 785), (32, 70, 1100)],
+                         ids=lambda s: "x".join(map(str, s)))
 def test_transposed_forward_gives_the_packed_bits(shape, dtype):
     """The serial path's transposed form of the forward product (C = A·Wᵀ as Cᵀ = W·Aᵀ, W
-    read in place: one k block, at least 32 rows) against the parallel path, which packs
-    both operands: the same bits, with ragged outputs (N % 8) and rows (M % 32), exactly
-    work_size scratch, with and without a bias + activation epilogue; and the reference."""
+    read in place: rows filling 32-row panels but for at most 1/32 of padding; k in one
+    block, or in two or three with A's panels within ``TRANSPOSED_MAX_A``, odd k splitting
+    unevenly) against the parallel path, which packs both operands: the same bits, with
+    ragged outputs (N % 8) and rows (M % 32), exactly work_size scratch, with and without a
+    bias + activation epilogue; and the reference."""
     from fastbp.kernels import activations, codes
     M, N, K = shape
     A, W, _ = _operands(M, N, K, dtype, seed=7)
     work = np.empty(gemm.work_size(M, N, K), dtype)
     if gemm.MR == 8:
         assert gemm._transposed(M, K, 1, K)
+        # rows that would pad the last panel by more than 1/32 go to the packed paths
+        assert not gemm._transposed(M - M % 32 + 33, K, 1, K) and not gemm._transposed(31, K, 1, K)
     got, packed = np.full((M, N), np.nan, dtype), np.full((M, N), np.nan, dtype)
     gemm.own_nt(A, W, work, got, _no_epilogue(got), SERIAL)
     gemm.own_nt(A, W, work, packed, _no_epilogue(packed), PARALLEL)
