@@ -56,11 +56,12 @@ are bitwise identical for any number of threads.
 
 Forward products of at most ``DOTS_MAX_ROWS`` rows (predictions of a few samples) pack
 nothing: one dot per output, W read in place once (``_dots_rows``; a packed W cost
-2-4x more at 2-4 rows of W1's first layer: NOTES section 60).
+2-4x more at 2-4 rows of W1's first layer: NOTES section 60), except the small ones of
+``BLAS_MIN_ROWS`` rows and more, which BLAS takes (below).
 
 Small products go to BLAS instead when ``BLAS_SMALL`` (SciPy installed and
 ``FASTBP_GEMM`` not ``own``): ``np.dot`` in compiled code, which Numba routes to
-SciPy's OpenBLAS, for batch > 1 (forward and input gradient: > ``DOTS_MAX_ROWS``) and
+SciPy's OpenBLAS, for batch > 1 (forward and input gradient: from ``BLAS_MIN_ROWS`` rows) and
 ``M*N*K <= BLAS_MAX_MNK`` — sizes where
 OpenBLAS's small-matrix kernels beat the packed path 1.4-2.5x and that it runs
 on the calling thread (NOTES section 15).  On AVX-512 CPUs (``BLAS_NT_TRANSPOSE``),
@@ -139,8 +140,11 @@ BLAS_NT_MIN_OUT = 32    # ... this many outputs runs on a transposed copy of W (
 # 0.78-0.94x with the same bits, and W3's step ran 1.06x / 1.11x faster without it (section 54)
 BLAS_NT_TRANSPOSE = VECTOR_BITS >= 512
 GEMV_ROWS = 64       # outputs per parallel task of the dot path (a multiple of 4)
-DOTS_MAX_ROWS = 8    # forward products of at most this many rows run as dots; those and input
-                     # gradients that small never go to BLAS (``_rows_to_blas``, NOTES 60)
+DOTS_MAX_ROWS = 12   # forward products of at most this many rows run as dots, unless BLAS takes
+                     # them (8 until NOTES section 70: W1's predict at 9-12 rows packed W, 1.45-1.75x slower)
+BLAS_MIN_ROWS = 9    # forward and input-gradient products of fewer rows never go to BLAS
+                     # (``_rows_to_blas``, NOTES 60); from here the small ones do (W3's predict at
+                     # 9-12 rows: 1.2x faster than its dots, section 70)
 GEMV_PAR_FLOPS = 300000  # the dot path runs in parallel from here (it is memory-bound: NOTES 12)
 GEMV_COLS = 256      # outputs per parallel task of the batch-1 (axpy) path
 MAX_SLOTS = 64       # most threads a dynamically scheduled region uses (each claims tasks until none are left)
@@ -1239,11 +1243,11 @@ def _blas_small(M, N, K):
 @jit
 def _rows_to_blas(M, N, K):
     """Whether a forward (``matmul_nt``) or input-gradient (``matmul_nn``) product goes to BLAS:
-    a ``_blas_small`` one with more than ``DOTS_MAX_ROWS`` rows.  At 2-4 rows of W1's 256x256
+    a ``_blas_small`` one of at least ``BLAS_MIN_ROWS`` rows.  At 2-4 rows of W1's 256x256
     layer OpenBLAS ran the forward in 47-76 µs (the dots: 8-18) and the input gradient in
     47-49 (the packed path: 22-23); W1's training step at 2-4 rows ran 1.09-1.28x faster
     without it (NOTES section 60)."""
-    return M > DOTS_MAX_ROWS and _blas_small(M, N, K)
+    return M >= BLAS_MIN_ROWS and _blas_small(M, N, K)
 
 
 @jit

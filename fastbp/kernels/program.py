@@ -522,8 +522,9 @@ SPINS_BEFORE_YIELD = 2000    # a waiting thread then yields its CPU at every che
 def _region_fits(prog, rows, work):
     """Whether ``forward`` runs ``rows`` rows through ``_forward_region``: every op a dense
     layer (its bias and activation in the epilogue), at most ``gemm.DOTS_MAX_ROWS`` rows
-    (the dot path, so the same bits as layer by layer), two or more threads, a layer that
-    ``forward_ops`` would split too, and room in ``work`` for the counters."""
+    and no layer that BLAS takes at this many (the dot path for every layer, so the same
+    bits as layer by layer), two or more threads, a layer that ``forward_ops`` would split
+    too, and room in ``work`` for the counters."""
     if rows > gemm.DOTS_MAX_ROWS or gemm._num_threads() < 2:
         return False
     if prog.shape[0] * (MAX_BLOCKS + 1) * LINE * 4 > work.size * work.itemsize:
@@ -532,6 +533,8 @@ def _region_fits(prog, rows, work):
     for i in range(prog.shape[0]):
         if prog[i, C_OP] != OP_DENSE or prog[i, C_IN] == 0 or prog[i, C_OUT] == 0:
             return False
+        if gemm.BLAS_SMALL and gemm._rows_to_blas(rows, prog[i, C_OUT], prog[i, C_IN]):
+            return False        # BLAS runs it layer by layer: the region's dots would give other bits
         big = big or 2.0 * rows * prog[i, C_OUT] * prog[i, C_IN] >= gemm.GEMV_PAR_FLOPS
     return big
 

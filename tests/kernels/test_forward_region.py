@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import fastbp as fb
+from fastbp.kernels import gemm
 from fastbp.kernels import program as P
 
 TWO = min(2, numba.config.NUMBA_NUM_THREADS)
@@ -73,12 +74,14 @@ def _numpy_forward(model, x):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("widths,act", CASES)
 def test_region_gives_the_bits_of_forward(two_threads, widths, act, dtype):
-    for rows in (1, 2, 3, 5, 8):
+    for rows in (1, 2, 3, 5, 8, gemm.DOTS_MAX_ROWS):
         for bias in (True, False):
             model = _dense(widths, act, dtype, bias=bias, seed=rows)
             x = np.random.default_rng(rows).standard_normal((rows, widths[0])).astype(dtype)
-            if TWO == 2:
+            if TWO == 2 and rows < gemm.BLAS_MIN_ROWS:
                 assert _fits(model, rows)
+            if rows >= gemm.BLAS_MIN_ROWS and not _fits(model, rows):
+                continue        # a layer BLAS takes at this many rows: layer by layer only
             want = _outputs(model, x, region=False)
             got = _outputs(model, x, region=True)
             assert got.tobytes() == want.tobytes(), (rows, bias)
@@ -88,12 +91,13 @@ def test_region_gives_the_bits_of_forward(two_threads, widths, act, dtype):
 
 def test_predict_at_few_rows_is_the_same_at_one_and_two_threads(two_threads):
     model = _dense([784, 256, 256, 10], fb.ReLU(), np.float32)
-    x = np.random.default_rng(0).standard_normal((9, 784)).astype(np.float32)
-    at_two = [model.predict(x[:rows], batch_size=rows) for rows in range(1, 10)]
+    top = gemm.DOTS_MAX_ROWS + 1            # the dot path's rows, with and without BLAS, and one more
+    x = np.random.default_rng(0).standard_normal((top, 784)).astype(np.float32)
+    at_two = [model.predict(x[:rows], batch_size=rows) for rows in range(1, top + 1)]
     model.predict(np.ones((64, 784), np.float32))        # a workspace of 64 rows a slot now
-    at_two_wide = [model.predict(x[:rows]) for rows in range(1, 10)]
+    at_two_wide = [model.predict(x[:rows]) for rows in range(1, top + 1)]
     fb.set_num_threads(1)
-    at_one = [model.predict(x[:rows], batch_size=rows) for rows in range(1, 10)]
+    at_one = [model.predict(x[:rows], batch_size=rows) for rows in range(1, top + 1)]
     for rows, (a, b, c) in enumerate(zip(at_one, at_two, at_two_wide), 1):
         assert a.tobytes() == b.tobytes() == c.tobytes(), rows
 
@@ -107,7 +111,9 @@ def test_region_runs_only_where_it_fits(two_threads):
     w1 = _dense([784, 256, 256, 10], fb.ReLU(), np.float32)
     w1.predict(np.zeros((8, 784), np.float32), batch_size=8)
     assert _fits(w1, 1) and _fits(w1, 8)
-    assert not _fits(w1, 9)                      # more rows than the dot path takes
+    # from BLAS_MIN_ROWS rows BLAS takes the 256 -> 10 layer (with SciPy): layer by layer then
+    assert _fits(w1, gemm.DOTS_MAX_ROWS) == (not gemm.BLAS_SMALL)
+    assert not _fits(w1, gemm.DOTS_MAX_ROWS + 1)     # more rows than the dot path takes
     tiny = _dense([64, 64, 64, 10], fb.ReLU(), np.float32)
     assert not _fits(tiny, 1)                    # no layer that forward would split either
     # ops other than dense layers: BatchNorm, dropout, an activation after another (not fused)

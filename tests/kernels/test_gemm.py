@@ -141,7 +141,8 @@ def test_bitwise_identical_across_thread_counts(shape):
 @pytest.mark.parametrize("N, K", [(301, 700), (13, 33)], ids=["301x700", "13x33"])
 def test_forward_rows_do_not_depend_on_how_many_rows_come_with_them(N, K, dtype):
     """Up to ``DOTS_MAX_ROWS`` rows the forward product runs as dots (W read in place, one
-    pass of four outputs at a time over every row): each row gets the bits it gets alone
+    pass of four outputs at a time over every row), unless BLAS takes it (a small product
+    of ``BLAS_MIN_ROWS`` rows or more, with SciPy): each row gets the bits it gets alone
     (batch 1), whatever the batch, at 1 and 2 threads, and the reference's values."""
     M = gemm.DOTS_MAX_ROWS
     A, W, _ = _operands(M + 1, N, K, dtype, seed=7)
@@ -151,6 +152,8 @@ def test_forward_rows_do_not_depend_on_how_many_rows_come_with_them(N, K, dtype)
             numba.set_num_threads(threads)
             alone = [_run(gemm.matmul_nt, A[i:i + 1], W, (1, N), dtype, 1, N, K)[0] for i in range(M)]
             for m in range(2, M + 1):
+                if gemm.BLAS_SMALL and gemm._rows_to_blas(m, N, K):
+                    continue
                 got = _run(gemm.matmul_nt, A[:m], W, (m, N), dtype, m, N, K)
                 for i in range(m):
                     assert got[i].tobytes() == alone[i].tobytes(), (threads, m, i)
@@ -161,11 +164,11 @@ def test_forward_rows_do_not_depend_on_how_many_rows_come_with_them(N, K, dtype)
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
 def test_input_gradient_of_a_few_rows_runs_on_the_own_core(dtype):
-    """Up to ``DOTS_MAX_ROWS`` rows ``matmul_nn`` leaves BLAS aside even where the product is
+    """Below ``BLAS_MIN_ROWS`` rows ``matmul_nn`` leaves BLAS aside even where the product is
     BLAS-sized (OpenBLAS ran such products 2x slower: NOTES section 60): its bits are the
     packed core's.  (Without SciPy every product runs on the own core.)"""
     N, K = 64, 48
-    for m in range(2, gemm.DOTS_MAX_ROWS + 1):
+    for m in range(2, gemm.BLAS_MIN_ROWS):
         _, W, D = _operands(m, N, K, dtype, seed=m)
         assert gemm._blas_small(m, N, K)
         got = _run(gemm.matmul_nn, D, W, (m, K), dtype, m, N, K)
