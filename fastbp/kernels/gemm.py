@@ -132,6 +132,11 @@ NC_PANELS = 4        # column micro-panels per parallel task
 PACK_GROUP = 4       # B panels the serial path packs together when B's rows are contiguous (NOTES 39)
 ALIGN = 16           # elements of slack to align packed panels to 64 bytes
 PAR_FLOPS = 2000000   # 2*m*n*k below this runs serially (thread launch dominates); so does all at 1 thread
+OWNED_MIN_FLOPS = 500000   # at two threads, from here a layer's backward products run in owned halves
+                           # (``backward_grads``, ``weight_grad``) instead of serially on the calling
+                           # thread: W4's shapes at 4-12 rows trained 1.3-1.5x faster (1.7x at 8-12
+                           # rows where the vCPUs sit far apart), W1's at 4-12 rows 1.06-1.25x; W3's
+                           # 32-row products (262k) stay serial, on BLAS (NOTES section 70)
 BLAS_MAX_MNK = 262144   # M*N*K up to which products may go to BLAS (OpenBLAS: one thread)
 BLAS_NT_MIN_ROWS = 16   # a BLAS forward product from this batch and ...
 BLAS_NT_MIN_OUT = 32    # ... this many outputs runs on a transposed copy of W (NOTES 42) ...
@@ -1356,7 +1361,8 @@ def weight_grad(D, A, work, out):
     apart, level otherwise: NOTES section 67).  The same bits as ``matmul_tn``."""
     M, N = D.shape
     K = A.shape[1]
-    if _num_threads() == 2 and N > NR and 2.0 * M * N * K >= PAR_FLOPS and not (BLAS_SMALL and _blas_small(M, N, K)):
+    if _num_threads() == 2 and N > NR and 2.0 * M * N * K >= OWNED_MIN_FLOPS and \
+            not (BLAS_SMALL and _blas_small(M, N, K)):
         _check_work(work, _row_halves_size(N, K, M))
         one = np.int64(1)
         _gemm_row_halves(N, K, M, c_view(D, (M * N,)), one, N, c_view(A, (M * K,)), K, one, c_view(out, (N * K,)),
@@ -1454,13 +1460,15 @@ def backward_grads(D, A, W, work, dW, dA):
     computes its forward halves' rows of dW and columns of dA (``_grads_owned``): as fast
     hot, and little of what one core writes is read by the other (when the vCPUs sit far
     apart W4's step ran 1.11-1.21x and W1's 1.02-1.03x, otherwise W4's level and W1's 1%
-    slower: NOTES section 67).  The
+    slower: NOTES section 67); from ``OWNED_MIN_FLOPS``, smaller than the pair's
+    ``PAR_FLOPS`` (a step of a few rows then keeps the gradients where the update reads
+    them: NOTES section 70).  The
     serial and parallel paths give the same bits, so the results do not depend on the
     thread count.
     """
     M, N = D.shape
     K = A.shape[1]
-    if _num_threads() == 2 and _owned_direct(M, N, K, work.itemsize) and 2.0 * M * N * K >= PAR_FLOPS:
+    if _num_threads() == 2 and _owned_direct(M, N, K, work.itemsize) and 2.0 * M * N * K >= OWNED_MIN_FLOPS:
         _check_work(work, _owned_size(M, N, K))
         _grads_owned(M, N, K, c_view(D, (M * N,)), c_view(A, (M * K,)), c_view(W, (N * K,)),
                      c_view(dW, (N * K,)), c_view(dA, (M * K,)), work)

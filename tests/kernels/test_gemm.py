@@ -227,9 +227,10 @@ def _one_and_two_threads():
 
 # products at and above the parallel threshold (at two threads: the owned halves where both
 # widths span more than one NR panel and the halves run direct, else the pair, as in W2's),
-# ragged edges, several k blocks, and the matrix-vector shapes left to the single products
+# ragged edges, several k blocks, and the matrix-vector shapes left to the single products;
+# a few rows below the pair's threshold that the owned halves take (OWNED_MIN_FLOPS)
 PAIR_SHAPES = [(64, 256, 256), (129, 257, 257), (33, 40, 770), (256, 1024, 1024), (300, 2, 2000), (512, 20, 256),
-               (512, 256, 20), (1, 1030, 1030), (1030, 1, 1030), (7, 17, 17)]
+               (512, 256, 20), (1, 1030, 1030), (1030, 1, 1030), (7, 17, 17), (8, 256, 256), (3, 250, 350)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
@@ -253,9 +254,10 @@ def test_backward_grads_is_tn_and_nn_bitwise_at_any_thread_count(shape, dtype):
 
 
 # the first layer's weight gradient: W1's (split into two direct chunks at float32), ragged rows
-# and columns, a batch above KC (packed), and widths the row halves leave to matmul_tn
+# and columns, a batch above KC (packed), widths the row halves leave to matmul_tn, and a few
+# rows below the parallel threshold that the row halves take (OWNED_MIN_FLOPS)
 WEIGHT_GRAD_SHAPES = [(128, 256, 784), (129, 257, 257), (33, 40, 770), (600, 70, 90), (300, 2, 2000),
-                      (64, 256, 256), (7, 17, 17)]
+                      (64, 256, 256), (7, 17, 17), (4, 256, 300), (5, 97, 600)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
