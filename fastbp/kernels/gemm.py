@@ -283,7 +283,7 @@ def _serial_size(m, n, k):
     A's panels over all of k, a ragged block of W's rows and two tiles, if that is more."""
     nkb, kcmax = _kblocks(k)
     size = ALIGN + _cdiv(m, MR) * MR * kcmax + _cdiv(n, NR) * NR * kcmax + ALIGN + _ntasks(m, n) * MR * NR
-    if USE_TRANSPOSED and nkb > 1 and _transposed_rows(m) and _transposed_a(m, k) <= TRANSPOSED_MAX_A:
+    if nkb > 1 and _transposed_shape(m, k):
         size = max(size, ALIGN + MR * k + ALIGN + _transposed_a(m, k) + 2 * MR * NR)
     return size
 
@@ -679,14 +679,20 @@ def _transposed_rows(m):
 
 
 @jit
+def _transposed_shape(m, k):
+    """Whether a forward product of m rows and depth k suits ``_gemm_transposed``: the 8x32
+    tile (its 8x8 register transposes), rows that fill the NR-row panels
+    (``_transposed_rows``), and one k block or several with A's packed panels at most
+    ``TRANSPOSED_MAX_A`` elements."""
+    return USE_TRANSPOSED and _transposed_rows(m) and (k <= KC or _transposed_a(m, k) <= TRANSPOSED_MAX_A)
+
+
+@jit
 def _transposed(m, k, brs, bcs):
     """Whether ``_gemm_serial`` runs a product as ``_gemm_transposed`` (a function of the
-    shapes and strides): a forward ``nt`` product (B = Wᵀ, W's rows contiguous) whose rows
-    fill the NR-row panels (``_transposed_rows``), with the 8x32 tile (its 8x8 register
-    transposes), of one k block or of several with A's packed panels at most
-    ``TRANSPOSED_MAX_A`` elements."""
-    return USE_TRANSPOSED and brs == 1 and bcs != 1 and _transposed_rows(m) and \
-        (k <= KC or _transposed_a(m, k) <= TRANSPOSED_MAX_A)
+    shapes and strides): a forward ``nt`` product (B = Wᵀ, W's rows contiguous) of a shape
+    that suits it (``_transposed_shape``)."""
+    return brs == 1 and bcs != 1 and _transposed_shape(m, k)
 
 
 @jit
