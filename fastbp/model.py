@@ -287,7 +287,7 @@ class Sequential:
         step = optimizer.step_count + 1
         if type(step) is not int or not 0 < step <= MAX_STEP_COUNT:     # set by hand to junk
             step = checked_step_count("optimizer.step_count + 1", step)
-        value, _, status = P.train_step(self._program, self._consts, self.arena.params, self.arena.grads,
+        value, status = P.train_step(self._program, self._consts, self.arena.params, self.arena.grads,
                                         self.state.params, self._ws, self.capacity, self._layout, self._work,
                                         self._segments, self._dropout_seed, self._step, loss.code,
                                         loss.typed_param(self.dtype), xb, T, labels, optimizer.code,

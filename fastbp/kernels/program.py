@@ -299,7 +299,8 @@ def backward_from(prog, consts, params, grads, state, ws, cap, rows, layout, wor
 def train_step(prog, consts, params, grads, state, ws, cap, layout, work, segments, seed, step,
                loss_code, loss_param, X, T, labels, opt_code, opt_state, hyper, opt_step, flush):
     """Forward, loss, backward and optimizer update of the batch ``X`` (C-contiguous, at most
-    ``cap`` rows); returns ``(mean loss, metric sum, STEP_OK)``.
+    ``cap`` rows); returns ``(mean loss, STEP_OK)`` (no metric: ``train_epoch`` computes
+    fit's, and ``model.train_step`` returns the loss only).
 
     The inputs are checked first, with nothing written when they fail: labels outside
     ``[0, n_out)`` return ``STEP_BAD_LABELS``, a NaN or Inf in ``X`` ``STEP_NONFINITE_INPUT``.
@@ -310,20 +311,20 @@ def train_step(prog, consts, params, grads, state, ws, cap, layout, work, segmen
     if labels.shape[0] > 0:
         lo, hi = reductions.int_range(labels)
         if lo < 0 or hi >= layout[L_WIDTH]:
-            return np.nan, np.nan, STEP_BAD_LABELS
+            return np.nan, STEP_BAD_LABELS
     if not reductions.all_finite(c_view(X, (X.size,))):
-        return np.nan, np.nan, STEP_NONFINITE_INPUT
-    loss, metric = checked_step(prog, consts, params, grads, state, ws, cap, X.shape[0], layout, work, segments,
-                                seed, step, loss_code, loss_param, T, labels, opt_code, opt_state, hyper, opt_step,
-                                flush, X)
-    return loss, metric, STEP_OK
+        return np.nan, STEP_NONFINITE_INPUT
+    loss, _ = checked_step(prog, consts, params, grads, state, ws, cap, X.shape[0], layout, work, segments,
+                           seed, step, loss_code, loss_param, T, labels, opt_code, opt_state, hyper, opt_step,
+                           flush, X, False)
+    return loss, STEP_OK
 
 
 @jit(inline="always")
 def checked_step(prog, consts, params, grads, state, ws, cap, rows, layout, work, segments, seed, step,
-                 loss_code, loss_param, T, labels, opt_code, opt_state, hyper, opt_step, flush, X0):
+                 loss_code, loss_param, T, labels, opt_code, opt_state, hyper, opt_step, flush, X0, with_metric):
     """``train_step`` of the ``rows`` input rows ``X0`` (checked, as are the targets);
-    returns the mean loss and the metric sum."""
+    returns the mean loss and, ``with_metric`` (a constant at each call), the metric sum, else 0."""
     params, grads, ws, work, opt_state = borrow(params), borrow(grads), borrow(ws), borrow(work), borrow(opt_state)
     X0 = borrow(X0)
     old = fpenv.enter(flush)
@@ -334,7 +335,7 @@ def checked_step(prog, consts, params, grads, state, ws, cap, rows, layout, work
     # the GEMM's work buffer is free between the passes: the loss's float64 scratch lives there
     loss = losses.loss_value_and_grad(loss_code, P, T, labels, loss_param, dP,
                                       float64_scratch(work, losses.scratch_size(rows, n_out)))
-    metric = metric_sum(loss_code, P, T, labels)
+    metric = metric_sum(loss_code, P, T, labels) if with_metric else 0.0
     backward_from(prog, consts, params, grads, state, ws, cap, rows, layout, work, np.bool_(True), np.bool_(False),
                   seed, step, segments, flush, X0)
     if gemm._num_threads() == 2 and params.shape[0] >= optim.PARALLEL_MIN_SIZE and \
@@ -472,7 +473,7 @@ def train_epoch(prog, consts, params, grads, state, ws, cap, layout, work, segme
         batch_losses[k], batch_metrics[k] = checked_step(prog, consts, params, grads, state, ws, cap, rows, layout,
                                                          work, segments, seed, step0 + k, loss_code, loss_param, Tb,
                                                          labels_batch[:rows], opt_code, opt_state, hyper,
-                                                         opt_step0 + k + 1, flush, X0)
+                                                         opt_step0 + k + 1, flush, X0, True)
         if grad_norms.shape[0] > 0:
             layer_grad_norms(prog, grads, grad_norms[k])
     fpenv.leave(old)
