@@ -288,10 +288,10 @@ class Sequential:
         if type(step) is not int or not 0 < step <= MAX_STEP_COUNT:     # set by hand to junk
             step = checked_step_count("optimizer.step_count + 1", step)
         value, status = P.train_step(self._program, self._consts, self.arena.params, self.arena.grads,
-                                        self.state.params, self._ws, self.capacity, self._layout, self._work,
-                                        self._segments, self._dropout_seed, self._step, loss.code,
-                                        loss.typed_param(self.dtype), xb, T, labels, optimizer.code,
-                                        optimizer.state, optimizer.hyper, step, flush_denormal())
+                                     self.state.params, self._ws, self.capacity, self._layout, self._work,
+                                     self._segments, self._dropout_seed, self._step, loss.code,
+                                     loss.typed_param(self.dtype), xb, T, labels, optimizer.code,
+                                     optimizer.state, optimizer.hyper, step, flush_denormal())
         if status == P.STEP_BAD_LABELS:
             loss.prepare_target(yb, self.out_features, self.dtype, n_rows=rows, strict=True, name="yb")  # raises
             raise AssertionError("the compiled step rejected labels that prepare_target accepts")
