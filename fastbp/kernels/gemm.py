@@ -696,14 +696,6 @@ def _transposed(m, k, brs, bcs):
 
 
 @jit
-def _add_tile(work, dst, src):
-    """work[dst:dst + MR*NR] += work[src:src + MR*NR].  Unsigned offsets: with signed ones
-    Numba's negative-index branch kept the loop scalar."""
-    for e in range(_U[MR] * _U[NR]):
-        work[dst + e] += work[src + e]
-
-
-@jit
 def _gemm_transposed(m, n, k, A, ars, acs, W, wrs, C, ldc, work, ep):
     """C = A·Wᵀ computed as Cᵀ = W·Aᵀ: W, the tile's broadcast operand, is read in place
     (rows ``wrs`` apart) and only A is packed, in NR-row panels over all of k; each 8x32
@@ -740,8 +732,8 @@ def _gemm_transposed(m, n, k, A, ars, acs, W, wrs, C, ldc, work, ep):
                     to = t_off + tile if kb > 0 else t_off
                     _ukr_direct(kc, Ws, wo + p0 * w_cs, w_rs, w_cs, work, x_off + ip * NR * k + p0 * NR,
                                 np.int64(NR), work, to)
-                    if kb > 0:
-                        _add_tile(work, np.uint64(t_off), np.uint64(to))
+                    if kb > 0:      # (a signed-index loop here ran scalar: NOTES section 71)
+                        _tile_out(work, to, work, t_off, np.int64(NR), np.bool_(True))
                 if nr == MR and mr == NR:
                     for b in range(0, NR, 8):
                         _transpose8(work, t_off + b, NR, C, (i0 + b) * ldc + j0, ldc)
