@@ -123,8 +123,9 @@ USE_TRANSPOSED = MR == 8 and NR == 32
 # packed) while A's packed panels stay within this many elements (512 KiB of float32).  At two
 # threads W1's 128x784 -> 256 ran 1.01-1.02x as fast as on the packed halves where the vCPUs
 # sit close and 1.08-1.10x where they sit far apart, 128x1024 -> 1024 1.08x, 64x2048 -> 512
-# 1.09x (NOTES section 70); W2's 256-row products (800 KB-1 MB of float32 panels) stay on the
-# packed paths, where this form measured 0.87-1.10x (section 50).
+# 1.09x (NOTES section 70); with its k blocks' tiles summed in vector code, 1.05-1.06x close
+# and 128x1024 -> 1024 1.14-1.15x (section 71); W2's 256-row products (800 KB-1 MB of float32
+# panels) stay on the packed paths, where this form measured 0.87-1.10x (section 50).
 TRANSPOSED_MAX_A = 131072
 _U = np.arange(33, dtype=np.uint64)  # unsigned offsets: no wraparound code on loads
 MC_PANELS = 4        # row micro-panels per parallel task (NOTES section 13)
@@ -702,7 +703,8 @@ def _gemm_transposed(m, n, k, A, ars, acs, W, wrs, C, ldc, work, ep):
     tile of Cᵀ goes to C through four 8x8 register transposes.  The packed paths pack
     both operands, and a B panel of Wᵀ is a gathering transpose: at W4's 64x256x256 this
     form took 25.6 µs a product against the halves path's 29.9 (NOTES sections 46, 49); at
-    W1's 128x784 -> 256 (two k blocks) 1.01-1.10x as fast (``TRANSPOSED_MAX_A``).
+    W1's 128x784 -> 256 (two k blocks) 1.05-1.06x as fast where the vCPUs sit close
+    (``TRANSPOSED_MAX_A``; NOTES sections 70, 71).
     A ragged last block of W's rows is packed (zero padded) and A's last panel is zero
     padded, and a tile runs over the packed paths' k blocks (``_kblocks``), each block's
     tile added to the first in block order as they add it to C: every element of C is the
