@@ -102,6 +102,21 @@ def _chunk_buffer(like):
 
 
 # ------------------------------------------------------------------ reductions
+
+@jit
+def _chunk_at(k, w):
+    """(start, width) of the chunk that begins at column ``k`` of a ``w``-wide group: a ragged
+    last chunk of a group at least CHUNK wide is moved back to end at ``w`` and made full,
+    so it runs the register-resident loop (1.1-1.2x on the whole kernel at 111 or 127
+    features, NOTES 72).  Its columns that the chunk before already covered are summed
+    again in the same row order, so they are rewritten with the same bits."""
+    if k + CHUNK <= w:
+        return k, CHUNK
+    if w >= CHUNK:
+        return w - CHUNK, CHUNK
+    return k, w - k
+
+
 # Each writes float64 per-feature results for columns [j, j + w) of a group into
 # buffers at [k0, k0 + w), w <= CHUNK; every feature is summed in row order.
 
@@ -120,12 +135,13 @@ def _col_sums(X, j, w, out, k0):
         for k in range(CHUNK):
             out[k0 + k] = r[k]
     else:
+        o = out[k0:k0 + w]
         for k in range(w):
-            out[k0 + k] = 0.0
+            o[k] = 0.0
         for i in range(B):
             x = X[i, j:j + w]
             for k in range(w):
-                out[k0 + k] += np.float64(x[k])
+                o[k] += np.float64(x[k])
 
 
 @jit(**_KW)
@@ -146,13 +162,15 @@ def _col_sqdev(X, j, w, mu, out, k0):
         for k in range(CHUNK):
             out[k0 + k] = r[k]
     else:
+        m = mu[k0:k0 + w]
+        o = out[k0:k0 + w]
         for k in range(w):
-            out[k0 + k] = 0.0
+            o[k] = 0.0
         for i in range(B):
             x = X[i, j:j + w]
             for k in range(w):
-                d = np.float64(x[k]) - mu[k0 + k]
-                out[k0 + k] += d * d
+                d = np.float64(x[k]) - m[k]
+                o[k] += d * d
 
 
 @jit(**_KW)
@@ -176,16 +194,18 @@ def _col_sum_dot(G, H, j, w, s, t, k0):
             s[k0 + k] = rs[k]
             t[k0 + k] = rt[k]
     else:
+        so = s[k0:k0 + w]
+        to = t[k0:k0 + w]
         for k in range(w):
-            s[k0 + k] = 0.0
-            t[k0 + k] = 0.0
+            so[k] = 0.0
+            to[k] = 0.0
         for i in range(B):
             g = G[i, j:j + w]
             h = H[i, j:j + w]
             for k in range(w):
                 gk = np.float64(g[k])
-                s[k0 + k] += gk
-                t[k0 + k] += gk * np.float64(h[k])
+                so[k] += gk
+                to[k] += gk * np.float64(h[k])
 
 
 # ------------------------------------------------------------ training forward
@@ -199,8 +219,8 @@ def _train_group(X, gamma, beta, eps, momentum, running_mean, running_var, updat
     fB = np.float64(B)
     mu = _group_buffer(0.0)
     acc = _group_buffer(0.0)
-    for k0 in range(0, w, CHUNK):
-        cw = min(CHUNK, w - k0)
+    for k in range(0, w, CHUNK):
+        k0, cw = _chunk_at(k, w)
         _col_sums(X, c0 + k0, cw, acc, k0)
         for k in range(k0, k0 + cw):
             mu[k] = acc[k] / fB
@@ -339,8 +359,9 @@ def _backward_group(G, Xhat, gamma, invstd, dgamma, dbeta, out, c0, c1):
     fB = np.float64(B)
     s = _group_buffer(0.0)
     d = _group_buffer(0.0)
-    for k0 in range(0, w, CHUNK):
-        _col_sum_dot(G, Xhat, c0 + k0, min(CHUNK, w - k0), s, d, k0)
+    for k in range(0, w, CHUNK):
+        k0, cw = _chunk_at(k, w)
+        _col_sum_dot(G, Xhat, c0 + k0, cw, s, d, k0)
     t = out.dtype.type
     scale = _group_buffer(t(0.0))
     mean_g = _group_buffer(t(0.0))
