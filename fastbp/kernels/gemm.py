@@ -134,7 +134,8 @@ PACK_GROUP = 4       # B panels the serial path packs together when B's rows are
 ALIGN = 16           # elements of slack to align packed panels to 64 bytes
 PAR_FLOPS = 2000000   # 2*m*n*k below this runs serially (thread launch dominates); so does all at 1 thread
 OWNED_MIN_FLOPS = 500000   # at two threads, from here a layer's backward products run in owned halves
-                           # (``backward_grads``, ``weight_grad``) instead of serially on the calling
+                           # or side by side (``backward_grads``, ``weight_grad``; not where BLAS
+                           # takes them) instead of serially on the calling
                            # thread: W4's shapes at 4-12 rows trained 1.3-1.5x faster (1.7x at 8-12
                            # rows where the vCPUs sit far apart), W1's at 4-12 rows 1.06-1.25x; W3's
                            # 32-row products (262k) stay serial, on BLAS (NOTES section 70)
@@ -374,6 +375,8 @@ def work_size(M, N, K):
     s = max(s, _core_size(N, K, M))
     s = max(s, _core_size(M, K, N))
     s = max(s, _row_halves_size(N, K, M), _owned_size(M, N, K))     # weight_grad's, backward_grads' halves
+    if _swapped_nt(M, N):
+        s = max(s, _swapped_size(M, N, K))
     # backward_grads' pair: the serial tn and nn paths side by side
     return max(s, _serial_size(N, K, M) + _serial_size(M, K, N))
 
@@ -1285,6 +1288,36 @@ def _blas_nt(A, W, work, out):
 
 
 @jit
+def _swapped_nt(M, N):
+    """Whether a forward product of ``M`` rows into ``N`` outputs runs swapped (``_nt_swapped``):
+    N is narrower than one NR panel (a classifier's few outputs) and Zᵀ = W·Aᵀ needs fewer
+    MR x NR tiles than Z = A·Wᵀ.  W1's 128 rows into 10 classes: 8 tiles, not 16 (NOTES 72)."""
+    return N < NR and M >= NR and _cdiv(N, MR) * _cdiv(M, NR) < _cdiv(M, MR)
+
+
+@jit
+def _swapped_size(M, N, K):
+    """Scratch of ``_nt_swapped``: Zᵀ (M*N elements, then padded to 64 bytes) and the product's own."""
+    return _cdiv(M * N, ALIGN) * ALIGN + _core_size(N, M, K)
+
+
+@jit(inline="always")
+def _nt_swapped(A, W, work, Z):
+    """Z = A @ W.T computed as Zᵀ = W @ A.T into the front of ``work``, then transposed into Z.
+    Its tiles sum the products in another grouping than ``own_nt(A, W)``'s partial column panel,
+    so the last bits can differ from that form; the choice depends on the shape alone, so the
+    results still do not depend on the thread count."""
+    M, K = A.shape
+    N = W.shape[0]
+    _check_work(work, _swapped_size(M, N, K))
+    Zt = c_view(work[:M * N], (N, M))
+    own_nt(W, A, work[_cdiv(M * N, ALIGN) * ALIGN:], Zt, _no_epilogue(Zt), np.int64(PATH_AUTO))
+    for i in range(M):
+        for j in range(N):
+            Z[i, j] = Zt[j, i]
+
+
+@jit
 def matmul_nt(A, W, work, out):
     """out = A @ W.T.  A (M, K), W (N, K), out (M, N); forward Z = A·Wᵀ."""
     M, K = A.shape
@@ -1293,6 +1326,9 @@ def matmul_nt(A, W, work, out):
         if _rows_to_blas(M, N, K):
             _blas_nt(A, W, work, out)
             return
+    if _swapped_nt(M, N):
+        _nt_swapped(A, W, work, out)
+        return
     own_nt(A, W, work, out, _no_epilogue(out), np.int64(PATH_AUTO))
 
 
@@ -1333,6 +1369,10 @@ def matmul_nt_bias_act(A, W, bias, act, alpha, work, Z, Aout):
             _blas_nt(A, W, work, Z)
             activations.bias_act_forward(Z, bias, act, alpha, Aout)
             return
+    if _swapped_nt(M, N):
+        _nt_swapped(A, W, work, Z)
+        activations.bias_act_forward(Z, bias, act, alpha, Aout)
+        return
     own_nt(A, W, work, Z, (Z, bias, Aout, np.int64(act), alpha, np.int64(0)), np.int64(PATH_AUTO))
 
 
@@ -1467,11 +1507,13 @@ def backward_grads(D, A, W, work, dW, dA):
     computes its forward halves' rows of dW and columns of dA (``_grads_owned``): as fast
     hot, and little of what one core writes is read by the other (when the vCPUs sit far
     apart W4's step ran 1.11-1.21x and W1's 1.02-1.03x, otherwise W4's level and W1's 1%
-    slower: NOTES section 67); from ``OWNED_MIN_FLOPS``, smaller than the pair's
+    slower: NOTES section 67); from ``OWNED_MIN_FLOPS``, smaller than the parallel path's
     ``PAR_FLOPS`` (a step of a few rows then keeps the gradients where the update reads
-    them: NOTES section 70).  The
-    serial and parallel paths give the same bits, so the results do not depend on the
-    thread count.
+    them: NOTES section 70).  The pair too runs from ``OWNED_MIN_FLOPS`` where BLAS does not
+    take the products (hot, 1.41-1.71x at 0.66-1.2 MFLOP: W1's output layer 128x10x256,
+    64x64x128, 100x30x200; where BLAS takes them, one thread ran 0.69-1.09x the pair:
+    NOTES 72).  The serial and parallel paths give the same bits, so the results do not
+    depend on the thread count.
     """
     M, N = D.shape
     K = A.shape[1]
@@ -1479,7 +1521,8 @@ def backward_grads(D, A, W, work, dW, dA):
         _check_work(work, _owned_size(M, N, K))
         _grads_owned(M, N, K, c_view(D, (M * N,)), c_view(A, (M * K,)), c_view(W, (N * K,)),
                      c_view(dW, (N * K,)), c_view(dA, (M * K,)), work)
-    elif _num_threads() == 2 and M > 1 and N > 1 and 2.0 * M * N * K >= PAR_FLOPS:
+    elif _num_threads() == 2 and M > 1 and N > 1 and 2.0 * M * N * K >= OWNED_MIN_FLOPS and \
+            not (BLAS_SMALL and _blas_small(M, N, K)):
         _check_work(work, _serial_size(N, K, M) + _serial_size(M, K, N))
         _grads_pair(M, N, K, c_view(D, (M * N,)), c_view(A, (M * K,)), c_view(W, (N * K,)),
                     c_view(dW, (N * K,)), c_view(dA, (M * K,)), work)

@@ -113,8 +113,9 @@ def test_gemm_backend_setting_is_validated():
 
 
 # (129, 257, 257) and (256, 384, 700) take the column halves at 2 threads, (700, 13, 300)'s A Wᵀ
-# (one column panel) the parallel path; at 1 thread all run serially (the parallel path with
-# several column panels, which more threads take, against the others: the tests with ``path``)
+# runs swapped (W Aᵀ, gemm._nt_swapped) on the parallel path; at 1 thread all run serially (the
+# parallel path with several column panels, which more threads take, against the others: the
+# tests with ``path``)
 @pytest.mark.parametrize("shape", [(129, 257, 257), (256, 384, 700), (700, 13, 300), (1, 300, 700), (1, 301, 700),
                                    (33, 40, 70), (5, 301, 700), (3, 62, 5000)],
                          ids=lambda s: "x".join(map(str, s)))
@@ -135,6 +136,56 @@ def test_bitwise_identical_across_thread_counts(shape):
             assert results[0].tobytes() == results[1].tobytes() == results[2].tobytes(), fn.__name__
     finally:
         numba.set_num_threads(before)
+
+
+# a classifier's output layer (W1's), one output, MR + 1 outputs over several k blocks, ragged
+# rows, and the largest width that still runs swapped with 8 x 32 tiles (20: 3 x 4 tiles, not 16)
+SWAPPED_SHAPES = [(128, 10, 256), (129, 1, 3000), (257, 9, 1000), (40, 7, 1000), (128, 20, 300), (600, 10, 784)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("shape", SWAPPED_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_narrow_forward_runs_swapped_and_matches_reference(shape, dtype):
+    """A forward product into fewer outputs than one column panel runs as W Aᵀ
+    (``gemm._nt_swapped``): the reference's values, with bias + ReLU the unfused pass's bits,
+    the same bits at 1 and 2 threads, and a scratch of exactly ``work_size``."""
+    from fastbp.kernels import activations, codes
+    M, N, K = shape
+    if not gemm._swapped_nt(M, N) or (gemm.BLAS_SMALL and gemm._rows_to_blas(M, N, K)):
+        pytest.skip("this build's tiles do not take the swapped form at this shape")
+    A, W, _ = _operands(M, N, K, dtype, seed=11)
+    bias = np.random.default_rng(12).standard_normal(N).astype(dtype)
+    before = numba.get_num_threads()
+    results = []
+    try:
+        for threads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+            numba.set_num_threads(threads)
+            z = _run(gemm.matmul_nt, A, W, (M, N), dtype, M, N, K)
+            _check(z, ref.matmul_nt(A, W), K, dtype)
+            a_want = np.empty((M, N), dtype)
+            activations.bias_act_forward(z, bias, codes.RELU, dtype(0), a_want)
+            work = np.empty(gemm.work_size(M, N, K), dtype)
+            z2, a = np.full((M, N), np.nan, dtype), np.full((M, N), np.nan, dtype)
+            gemm.matmul_nt_bias_act(A, W, bias, codes.RELU, dtype(0), work, z2, a)
+            assert z2.tobytes() == z.tobytes() and a.tobytes() == a_want.tobytes()
+            results.append(a.tobytes())
+    finally:
+        numba.set_num_threads(before)
+    assert len(set(results)) == 1
+    with pytest.raises(ValueError, match="work"):
+        gemm.matmul_nt(A, W, np.empty(gemm._swapped_size(M, N, K) - 1, dtype), np.empty((M, N), dtype))
+
+
+def test_swapped_form_is_taken_only_where_it_needs_fewer_tiles():
+    assert gemm._swapped_nt(128, 10) and gemm._swapped_nt(129, 1)
+    assert not gemm._swapped_nt(128, gemm.NR)          # a whole column panel: the usual form
+    assert not gemm._swapped_nt(gemm.NR - 1, 10)       # fewer rows than a column panel
+    for M in (32, 100, 128, 1000):
+        for N in range(1, gemm.NR):
+            swapped = gemm._cdiv(N, gemm.MR) * gemm._cdiv(M, gemm.NR)
+            assert bool(gemm._swapped_nt(M, N)) == (swapped < gemm._cdiv(M, gemm.MR))
+            if gemm._swapped_nt(M, N):
+                assert gemm.work_size(M, N, 300) >= gemm._swapped_size(M, N, 300)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
@@ -228,9 +279,11 @@ def _one_and_two_threads():
 # products at and above the parallel threshold (at two threads: the owned halves where both
 # widths span more than one NR panel and the halves run direct, else the pair, as in W2's),
 # ragged edges, several k blocks, and the matrix-vector shapes left to the single products;
-# a few rows below the pair's threshold that the owned halves take (OWNED_MIN_FLOPS)
+# a few rows below the parallel threshold that the owned halves take (OWNED_MIN_FLOPS); below it
+# too, the pair (W1's output layer; ragged) and a BLAS-sized one left to the single products
 PAIR_SHAPES = [(64, 256, 256), (129, 257, 257), (33, 40, 770), (256, 1024, 1024), (300, 2, 2000), (512, 20, 256),
-               (512, 256, 20), (1, 1030, 1030), (1030, 1, 1030), (7, 17, 17), (8, 256, 256), (3, 250, 350)]
+               (512, 256, 20), (1, 1030, 1030), (1030, 1, 1030), (7, 17, 17), (8, 256, 256), (3, 250, 350),
+               (128, 10, 256), (100, 30, 200), (64, 16, 256)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
