@@ -375,7 +375,7 @@ def work_size(M, N, K):
     s = max(s, _core_size(N, K, M))
     s = max(s, _core_size(M, K, N))
     s = max(s, _row_halves_size(N, K, M), _owned_size(M, N, K))     # weight_grad's, backward_grads' halves
-    if _swapped_nt(M, N):
+    if N < NR and M >= NR:      # any batch up to M that runs the forward swapped (``_swapped_nt``)
         s = max(s, _swapped_size(M, N, K))
     # backward_grads' pair: the serial tn and nn paths side by side
     return max(s, _serial_size(N, K, M) + _serial_size(M, K, N))

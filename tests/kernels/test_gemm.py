@@ -176,7 +176,7 @@ def test_narrow_forward_runs_swapped_and_matches_reference(shape, dtype):
         gemm.matmul_nt(A, W, np.empty(gemm._swapped_size(M, N, K) - 1, dtype), np.empty((M, N), dtype))
 
 
-def test_swapped_form_is_taken_only_where_it_needs_fewer_tiles():
+def test_swapped_form_is_taken_where_it_needs_fewer_tiles_and_fits_the_scratch():
     assert gemm._swapped_nt(128, 10) and gemm._swapped_nt(129, 1)
     assert not gemm._swapped_nt(128, gemm.NR)          # a whole column panel: the usual form
     assert not gemm._swapped_nt(gemm.NR - 1, 10)       # fewer rows than a column panel
@@ -184,8 +184,14 @@ def test_swapped_form_is_taken_only_where_it_needs_fewer_tiles():
         for N in range(1, gemm.NR):
             swapped = gemm._cdiv(N, gemm.MR) * gemm._cdiv(M, gemm.NR)
             assert bool(gemm._swapped_nt(M, N)) == (swapped < gemm._cdiv(M, gemm.MR))
-            if gemm._swapped_nt(M, N):
-                assert gemm.work_size(M, N, 300) >= gemm._swapped_size(M, N, 300)
+    # a model's scratch is sized for its largest batch and serves every smaller one
+    for K in (17, 1000):
+        for N in range(1, gemm.NR):
+            for cap in (40, 128, 129, 600):
+                size = gemm.work_size(cap, N, K)
+                for M in range(gemm.NR, cap + 1):
+                    if gemm._swapped_nt(M, N):
+                        assert gemm._swapped_size(M, N, K) <= size, (cap, M, N, K)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
