@@ -4,26 +4,19 @@ calls; NOTES section 72).
 
     PYTHONPATH=. python benchmarks/probes/bn_ragged.py
 """
-import statistics
-import time
-
 import numpy as np
 
 import fastbp as fb
 from fastbp.kernels import norm
 
+from timing import median_us  # benchmarks/probes (the script folder is on sys.path)
+
 DT = np.float32
 
 
-def per_column_ns(fn, n, rounds=9, reps=2000):
+def per_column_ns(fn, n):
     fn()
-    times = []
-    for _ in range(rounds):
-        t = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        times.append((time.perf_counter() - t) / reps)
-    return statistics.median(times) / n * 1e9
+    return median_us(fn, 2000) * 1e3 / n
 
 
 def kernels(B, n):

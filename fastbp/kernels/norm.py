@@ -219,8 +219,8 @@ def _train_group(X, gamma, beta, eps, momentum, running_mean, running_var, updat
     fB = np.float64(B)
     mu = _group_buffer(0.0)
     acc = _group_buffer(0.0)
-    for k in range(0, w, CHUNK):
-        k0, cw = _chunk_at(k, w)
+    for start in range(0, w, CHUNK):
+        k0, cw = _chunk_at(start, w)
         _col_sums(X, c0 + k0, cw, acc, k0)
         for k in range(k0, k0 + cw):
             mu[k] = acc[k] / fB
@@ -359,8 +359,8 @@ def _backward_group(G, Xhat, gamma, invstd, dgamma, dbeta, out, c0, c1):
     fB = np.float64(B)
     s = _group_buffer(0.0)
     d = _group_buffer(0.0)
-    for k in range(0, w, CHUNK):
-        k0, cw = _chunk_at(k, w)
+    for start in range(0, w, CHUNK):
+        k0, cw = _chunk_at(start, w)
         _col_sum_dot(G, Xhat, c0 + k0, cw, s, d, k0)
     t = out.dtype.type
     scale = _group_buffer(t(0.0))
