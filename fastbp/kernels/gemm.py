@@ -1312,9 +1312,8 @@ def _nt_swapped(A, W, work, Z):
     _check_work(work, _swapped_size(M, N, K))
     Zt = c_view(work[:M * N], (N, M))
     own_nt(W, A, work[_cdiv(M * N, ALIGN) * ALIGN:], Zt, _no_epilogue(Zt), np.int64(PATH_AUTO))
-    for i in range(M):
-        for j in range(N):
-            Z[i, j] = Zt[j, i]
+    zero = np.int64(0)
+    _pack_transpose(work, np.int64(M), zero, np.int64(N), np.int64(M), c_view(Z, (M * N,)), zero, np.int64(N))
 
 
 @jit
