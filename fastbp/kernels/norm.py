@@ -107,8 +107,8 @@ def _chunk_buffer(like):
 def _chunk_at(k, w):
     """(start, width) of the chunk that begins at column ``k`` of a ``w``-wide group: a ragged
     last chunk of a group at least CHUNK wide is moved back to end at ``w`` and made full,
-    so it runs the register-resident loop (1.1-1.2x on the whole kernel at 111 or 127
-    features, NOTES 72).  Its columns that the chunk before already covered are summed
+    so it runs the register-resident loop (float32, 128 rows, 111 or 127 features: forward
+    1.28-1.31x, backward 1.17-1.19x; NOTES 72).  Its columns that the chunk before already covered are summed
     again in the same row order, so they are rewritten with the same bits."""
     if k + CHUNK <= w:
         return k, CHUNK
