@@ -18,44 +18,32 @@ import sys
 import time
 
 import numpy as np
+
 import fastbp as fb
 from fastbp import bench
 from fastbp._jit import jit, jit_parallel, prange
-from fastbp.kernels import gemm as G, optim, fpenv, activations
+from fastbp.kernels import activations, fpenv
+from fastbp.kernels import gemm as G
 from fastbp.kernels import program as P
-from fastbp.kernels.program import C_W, C_B, C_OUT, _weight_row
+from fastbp.kernels.program import C_B, C_W
+
+from stepped_model import stepped_model  # benchmarks/probes (the script folder is on sys.path)
 
 fb.set_num_threads(2)
-_, widths, batch = bench.WORKLOADS["W1"]
-m = fb.MLP(widths, activation="relu", dtype=np.float32, seed=0)
-opt = fb.optim.Adam(m.parameters(), lr=1e-3)
-loss = fb.CrossEntropyLoss()
-x, y = bench.make_batch(widths, batch)
-m.train_step(x, y, loss, opt)
+st = stepped_model(fb, bench, "W1")
+m, opt, widths, batch = st.model, st.opt, st.widths, st.batch
 prog = m._program
 params, grads, state, hyper = m.arena.params, m.arena.grads, opt.state, opt.hyper
 rng = np.random.default_rng(0)
 f32 = np.float32
 M, K, N1, N2 = batch, widths[0], widths[1], widths[2]
-X = np.ascontiguousarray(x)
+X = np.ascontiguousarray(st.x)
 Z1 = rng.standard_normal((M, N1)).astype(f32)
 A1 = np.maximum(Z1, 0)
 D2 = (rng.standard_normal((M, N2)) * 1e-3).astype(f32)
 Gd = np.zeros((M, N1), f32)            # dA1, written by the pair
 w1, b1, w2 = prog[0, C_W], prog[0, C_B], prog[1, C_W]
 work = np.zeros(m._work.size * 2, f32)
-
-
-@jit
-def _owned_rows(prog, code, params, grads, state, hyper, step, t):
-    for i in range(prog.shape[0]):
-        n_out = prog[i, C_OUT]
-        n0 = G._split_at(n_out)
-        r0, r1 = (0, n0) if t == 0 else (n0, n_out)
-        for a, size in ((prog[i, C_W], _weight_row(prog, i)), (prog[i, C_B], 1)):
-            if a >= 0 and r1 > r0:
-                optim._update_range_linked(code, params, grads, state, hyper, step, np.int64(a + r0 * size),
-                                           np.int64(a + r1 * size))
 
 
 @jit
@@ -92,7 +80,9 @@ def _mask_cols(Gd, Z1, c0, c1, S, db):
 
 
 @jit_parallel
-def _tail(prog, code, Gd, Z1, X, params, grads, state, hyper, work, w1, b1, N1, K, step):
+def _tail(prog, code, Gd, Z1, X, params, grads, state, hyper, work, w1, b1, N1, K, step, mask):
+    """Thread t's dW1 rows and its updates; ``mask``: first its columns of the ReLU mask and
+    bias gradient into a δ of its own (else Gd is δ already, masked serially before)."""
     M = Gd.shape[0]
     n0 = G._split_at(N1)
     area = G._serial_size(n0, K, M)
@@ -107,30 +97,13 @@ def _tail(prog, code, Gd, Z1, X, params, grads, state, hyper, work, w1, b1, N1, 
         nt = r1 - r0
         base_ = t * (area + M * n0 + 64)
         wt = work[base_:base_ + area]
-        S = work[base_ + area:base_ + area + M * nt]
-        _mask_cols(Gd, Z1, r0, r1, S, grads[b1 + r0:b1 + r1])
-        G._serial_direct_chunks(nt, K, M, S, one, nt, Xf, K, one, C[r0 * K:], K, wt, ep)
-        _owned_rows(prog, code, params, grads, state, hyper, step, t)
-        fpenv.leave(old)
-
-
-@jit_parallel
-def _rows_update(prog, code, Gd, X, params, grads, state, hyper, work, w1, N1, K, step):
-    M = Gd.shape[0]
-    n0 = G._split_at(N1)
-    area = G._serial_size(n0, K, M)
-    one = np.int64(1)
-    Df = Gd.reshape(M * N1)
-    Xf = X.reshape(M * K)
-    C = grads[w1:w1 + N1 * K]
-    ep = G._no_epilogue(C.reshape(N1, K))
-    bits = fpenv.current()
-    for t in prange(2):
-        old = fpenv.adopt(bits)
-        r0, r1 = (np.int64(0), n0) if t == 0 else (n0, np.int64(N1))
-        G._serial_direct_chunks(r1 - r0, K, M, Df[r0:], one, N1, Xf, K, one, C[r0 * K:], K,
-                                work[t * area:(t + 1) * area], ep)
-        _owned_rows(prog, code, params, grads, state, hyper, step, t)
+        if mask:
+            S = work[base_ + area:base_ + area + M * nt]
+            _mask_cols(Gd, Z1, r0, r1, S, grads[b1 + r0:b1 + r1])
+            G._serial_direct_chunks(nt, K, M, S, one, nt, Xf, K, one, C[r0 * K:], K, wt, ep)
+        else:
+            G._serial_direct_chunks(nt, K, M, Gd.reshape(M * N1)[r0:], one, N1, Xf, K, one, C[r0 * K:], K, wt, ep)
+        P._owned_rows(prog, code, params, grads, state, hyper, step, t)
         fpenv.leave(old)
 
 
@@ -139,14 +112,14 @@ def rows_update(n, prog, code, D2, A1, Z1, X, Gd, params, grads, state, hyper, w
     for s in range(n):
         _pair(D2, A1, params, grads, work, Gd, w2, N1, N2)
         activations.relu_backward_bias_grad(Gd, Z1, grads[b1:b1 + N1])
-        _rows_update(prog, code, Gd, X, params, grads, state, hyper, work, w1, N1, K, s + 2)
+        _tail(prog, code, Gd, Z1, X, params, grads, state, hyper, work, w1, b1, N1, K, s + 2, False)
 
 
 @jit
 def new(n, prog, code, D2, A1, Z1, X, Gd, params, grads, state, hyper, work, w1, b1, w2, N1, N2, K):
     for s in range(n):
         _pair(D2, A1, params, grads, work, Gd, w2, N1, N2)
-        _tail(prog, code, Gd, Z1, X, params, grads, state, hyper, work, w1, b1, N1, K, s + 2)
+        _tail(prog, code, Gd, Z1, X, params, grads, state, hyper, work, w1, b1, N1, K, s + 2, True)
 
 
 args = (prog, opt.code, D2, A1, Z1, X, Gd, params, grads, state, hyper, work, w1, b1, w2, N1, N2, K)

@@ -10,13 +10,14 @@ so the same bits; checked below on every shape, label smoothing on and off.
 One thread, µs per call, medians of 7 rounds of 2,000 calls in a compiled loop.
 """
 import math
-import time
 
 import numpy as np
 
 from fastbp._jit import jit
 from fastbp.kernels import losses
 from fastbp.kernels.activations import fast_exp
+
+from ce_loss import interleaved_us, vector_scratch as library  # benchmarks/probes (the script folder is on sys.path)
 
 
 @jit
@@ -78,19 +79,6 @@ def ce_lanes(P, labels, label_smoothing, dP, scratch):
     return total * inv_b
 
 
-@jit
-def library(P, labels, eps, dP, scratch):
-    return losses.cross_entropy_loss(P, labels, eps, dP, scratch)
-
-
-@jit
-def repeat(f, P, labels, dP, scratch, n):
-    s = 0.0
-    for _ in range(n):
-        s += f(P, labels, 0.0, dP, scratch)
-    return s
-
-
 def main():
     kernels = {"library": library, "lanes": ce_lanes}
     print("B x C, dtype: library  lanes  (µs; same bits?)")
@@ -108,17 +96,8 @@ def main():
                     outs.append((f(P, labels, eps, dP, S), dP))
                 same &= outs[0][0] == outs[1][0] and np.array_equal(outs[0][1], outs[1][1])
             dP = np.empty_like(P)
-            calls = {name: (lambda f=f: repeat(f, P, labels, dP, S, 2000)) for name, f in kernels.items()}
-            for call in calls.values():
-                call()
-            rounds = {name: [] for name in kernels}
-            for _ in range(7):
-                for name, call in calls.items():
-                    t = time.perf_counter()
-                    call()
-                    rounds[name].append((time.perf_counter() - t) / 2000 * 1e6)
-            print(f"{B}x{C} {dt.__name__}: " + "  ".join(f"{np.median(rounds[name]):.2f}" for name in kernels)
-                  + f"  {same}")
+            us = interleaved_us(kernels, P, labels, dP, S)
+            print(f"{B}x{C} {dt.__name__}: " + "  ".join(f"{us[name]:.2f}" for name in kernels) + f"  {same}")
 
 
 if __name__ == "__main__":

@@ -66,6 +66,20 @@ def repeat(f, P, labels, dP, scratch, n):
     return s
 
 
+def interleaved_us(kernels, P, labels, dP, S, n=2000, rounds=7):
+    """Median µs a call of each kernel (name -> compiled function), rounds interleaved."""
+    calls = {name: (lambda f=f: repeat(f, P, labels, dP, S, n)) for name, f in kernels.items()}
+    for call in calls.values():
+        call()
+    times = {name: [] for name in kernels}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            t = time.perf_counter()
+            call()
+            times[name].append((time.perf_counter() - t) / n * 1e6)
+    return {name: np.median(v) for name, v in times.items()}
+
+
 def main():
     kernels = {"libm rows": libm_rows, "vector, scratch": vector_scratch, "vector, allocated": vector_alloc}
     print("B x C, dtype: " + "  ".join(kernels) + "  (µs)")
@@ -76,16 +90,8 @@ def main():
             labels = rng.integers(0, C, B)
             dP = np.empty_like(P)
             S = np.empty(losses.scratch_size(B, C))
-            calls = {name: (lambda f=f: repeat(f, P, labels, dP, S, 2000)) for name, f in kernels.items()}
-            for call in calls.values():
-                call()
-            rounds = {name: [] for name in kernels}
-            for _ in range(7):
-                for name, call in calls.items():
-                    t = time.perf_counter()
-                    call()
-                    rounds[name].append((time.perf_counter() - t) / 2000 * 1e6)
-            print(f"{B}x{C} {dt.__name__}: " + "  ".join(f"{np.median(rounds[name]):.2f}" for name in kernels))
+            us = interleaved_us(kernels, P, labels, dP, S)
+            print(f"{B}x{C} {dt.__name__}: " + "  ".join(f"{us[name]:.2f}" for name in kernels))
 
 
 if __name__ == "__main__":

@@ -377,15 +377,22 @@ def _owned_update(prog, code, params, grads, state, hyper, step):
     bits = fpenv.current()
     for t in prange(2):
         old = fpenv.adopt(bits)
-        for i in range(prog.shape[0]):
-            n_out = prog[i, C_OUT]
-            n0 = gemm._split_at(n_out)
-            r0, r1 = (0, n0) if t == 0 else (n0, n_out)
-            for at, size in ((prog[i, C_W], _weight_row(prog, i)), (prog[i, C_B], 1)):
-                if at >= 0 and r1 > r0:
-                    optim._update_range_linked(code, params, grads, state, hyper, step, np.int64(at + r0 * size),
-                                               np.int64(at + r1 * size))
+        _owned_rows(prog, code, params, grads, state, hyper, step, t)
         fpenv.leave(old)
+
+
+@jit
+def _owned_rows(prog, code, params, grads, state, hyper, step, t):
+    """Thread t's part of ``_owned_update``: in every op, the rows of W and the entries of b,
+    γ and β whose outputs its forward halves own (``gemm._split_at``)."""
+    for i in range(prog.shape[0]):
+        n_out = prog[i, C_OUT]
+        n0 = gemm._split_at(n_out)
+        r0, r1 = (0, n0) if t == 0 else (n0, n_out)
+        for at, size in ((prog[i, C_W], _weight_row(prog, i)), (prog[i, C_B], 1)):
+            if at >= 0 and r1 > r0:
+                optim._update_range_linked(code, params, grads, state, hyper, step, np.int64(at + r0 * size),
+                                           np.int64(at + r1 * size))
 
 
 @jit
