@@ -17,7 +17,8 @@ from fastbp._jit import jit
 from fastbp.kernels import losses
 from fastbp.kernels.activations import fast_exp
 
-from ce_loss import interleaved_us, vector_scratch as library  # benchmarks/probes (the script folder is on sys.path)
+# benchmarks/probes (the script folder is on sys.path)
+from ce_loss import interleaved_us, smoothing_terms, vector_scratch as library
 
 
 @jit
@@ -60,12 +61,7 @@ def ce_lanes(P, labels, label_smoothing, dP, scratch):
         e = E[j * B:(j + 1) * B]
         for i in range(B):
             sums[i] += e[i]
-    eps = np.float64(label_smoothing)
-    on = 1.0 - eps
-    off = eps / C
-    q_label = 1.0 - eps * ((C - 1) / C)
-    inv_b = 1.0 / B
-    tiny = np.float64(np.finfo(dP.dtype).tiny)
+    on, off, q_label, inv_b, tiny = smoothing_terms(label_smoothing, B, C, dP)
     total = 0.0
     for i in range(B):
         se = sums[i]

@@ -14,16 +14,19 @@ from fastbp._jit import jit
 from fastbp.kernels import losses
 
 
+@jit
+def smoothing_terms(label_smoothing, B, C, dP):
+    """``losses.cross_entropy_loss``'s constants: the label's extra weight, every class's weight,
+    the label's total weight, 1/B and the smallest normal number of dP's dtype."""
+    eps = np.float64(label_smoothing)
+    return 1.0 - eps, eps / C, 1.0 - eps * ((C - 1) / C), 1.0 / B, np.float64(np.finfo(dP.dtype).tiny)
+
+
 @jit(error_model="numpy")
 def libm_rows(P, labels, label_smoothing, dP, scratch):
     """The session-19 kernel: one libm exp per element, e stored in dP's dtype then normalized."""
     B, C = P.shape
-    eps = np.float64(label_smoothing)
-    on = 1.0 - eps
-    off = eps / C
-    q_label = 1.0 - eps * ((C - 1) / C)
-    inv_b = 1.0 / B
-    tiny = np.float64(np.finfo(dP.dtype).tiny)
+    on, off, q_label, inv_b, tiny = smoothing_terms(label_smoothing, B, C, dP)
     total = 0.0
     for i in range(B):
         m = np.float64(P[i, 0])
