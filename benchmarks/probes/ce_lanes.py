@@ -18,7 +18,7 @@ from fastbp.kernels import losses
 from fastbp.kernels.activations import fast_exp
 
 # benchmarks/probes (the script folder is on sys.path)
-from ce_loss import interleaved_us, smoothing_terms, vector_scratch as library
+from ce_loss import kernels_us, smoothing_terms, vector_scratch as library
 
 
 @jit
@@ -92,7 +92,7 @@ def main():
                     outs.append((f(P, labels, eps, dP, S), dP))
                 same &= outs[0][0] == outs[1][0] and np.array_equal(outs[0][1], outs[1][1])
             dP = np.empty_like(P)
-            us = interleaved_us(kernels, P, labels, dP, S)
+            us = kernels_us(kernels, P, labels, dP, S)
             print(f"{B}x{C} {dt.__name__}: " + "  ".join(f"{us[name]:.2f}" for name in kernels) + f"  {same}")
 
 

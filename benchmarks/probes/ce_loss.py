@@ -6,12 +6,13 @@ rounds of 2,000 calls in a compiled loop, interleaved (NOTES section 47).
     PYTHONPATH=. python benchmarks/probes/ce_loss.py
 """
 import math
-import time
 
 import numpy as np
 
 from fastbp._jit import jit
 from fastbp.kernels import losses
+
+from timing import interleaved_us  # benchmarks/probes (the script folder is on sys.path)
 
 
 @jit
@@ -69,18 +70,9 @@ def repeat(f, P, labels, dP, scratch, n):
     return s
 
 
-def interleaved_us(kernels, P, labels, dP, S, n=2000, rounds=7):
+def kernels_us(kernels, P, labels, dP, S, n=2000):
     """Median µs a call of each kernel (name -> compiled function), rounds interleaved."""
-    calls = {name: (lambda f=f: repeat(f, P, labels, dP, S, n)) for name, f in kernels.items()}
-    for call in calls.values():
-        call()
-    times = {name: [] for name in kernels}
-    for _ in range(rounds):
-        for name, call in calls.items():
-            t = time.perf_counter()
-            call()
-            times[name].append((time.perf_counter() - t) / n * 1e6)
-    return {name: np.median(v) for name, v in times.items()}
+    return interleaved_us({name: (lambda f=f: repeat(f, P, labels, dP, S, n)) for name, f in kernels.items()}, n)
 
 
 def main():
@@ -93,7 +85,7 @@ def main():
             labels = rng.integers(0, C, B)
             dP = np.empty_like(P)
             S = np.empty(losses.scratch_size(B, C))
-            us = interleaved_us(kernels, P, labels, dP, S)
+            us = kernels_us(kernels, P, labels, dP, S)
             print(f"{B}x{C} {dt.__name__}: " + "  ".join(f"{us[name]:.2f}" for name in kernels))
 
 

@@ -21,7 +21,7 @@ import fastbp as fb
 from fastbp._jit import jit
 from fastbp.kernels import gemm
 
-from timing import median_us  # benchmarks/probes/timing.py (the script folder is on sys.path)
+from timing import interleaved_us  # benchmarks/probes/timing.py (the script folder is on sys.path)
 
 
 @jit
@@ -50,18 +50,6 @@ def blas(reps, A, W, out):
         np.dot(A, W.T, out)
 
 
-def interleaved_us(calls, reps, rounds=7):
-    """Median µs per product of each of ``calls`` (each runs ``reps`` products), after one
-    warm-up call each, the calls interleaved round by round."""
-    for f in calls:
-        f()
-    ts = [[] for _ in calls]
-    for _ in range(rounds):
-        for i, f in enumerate(calls):
-            ts[i].append(median_us(f, 1, 1) / reps)
-    return [float(np.median(t)) for t in ts]
-
-
 def main():
     threadpool_limits(1, user_api="blas")
     threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
@@ -80,7 +68,7 @@ def main():
             reps = max(5, int(3e6 / (2 * m * n * k) * 20))
             calls = [lambda: dots(reps, A, W, outs[0], False), lambda: dots(reps, A, W, outs[1], True),
                      lambda: tiles(reps, A, W, work, outs[2], path), lambda: blas(reps, A, W, outs[3])]
-            times = interleaved_us(calls, reps)
+            times = list(interleaved_us(dict(enumerate(calls)), reps).values())
             want = A.astype(np.float64) @ W.T.astype(np.float64)
             err = max(np.abs(o - want).max() for o in outs) / np.abs(want).max()
             same = outs[0].tobytes() == outs[1].tobytes()

@@ -7,7 +7,6 @@ repeated; then the three 1024-wide layers in sequence, as the forward pass meets
 µs per product (GFLOP/s), medians of 7-9 interleaved rounds of 10, one process.  Run it from
 another checkout (``PYTHONPATH=/tmp/tree``) to compare a change of ``gemm.KC`` and the like.
 """
-import time
 
 import numba
 import numpy as np
@@ -15,6 +14,8 @@ import numpy as np
 import fastbp as fb
 from fastbp._jit import jit, jit_parallel, prange
 from fastbp.kernels import gemm as g
+
+from timing import interleaved_us  # benchmarks/probes (the script folder is on sys.path)
 
 
 @jit
@@ -41,18 +42,6 @@ def sequence(reps, Xs, Ws, Cs, work, path):
             g.own_nt(Xs[i], Ws[i], work, Cs[i], g._no_epilogue(Cs[i]), path)
 
 
-def interleaved(cases, rounds, reps):
-    for f in cases.values():
-        f()
-    times = {name: [] for name in cases}
-    for _ in range(rounds):
-        for name, f in cases.items():
-            t0 = time.perf_counter()
-            f()
-            times[name].append((time.perf_counter() - t0) / reps)
-    return {name: float(np.median(v)) for name, v in times.items()}
-
-
 def main():
     fb.set_num_threads(2)
     rng = np.random.default_rng(0)
@@ -67,9 +56,9 @@ def main():
         cases = {name: (lambda p=p: loop_nt(reps, A, W, work, Z, np.int64(p))) for name, p in paths.items()}
         cases["pair (2 products)"] = lambda: loop_pair(reps, A, W, work, work2, Z, Z2)
         flops = 2.0 * m * n * k
-        for name, t in interleaved(cases, 9, reps).items():
+        for name, us in interleaved_us(cases, reps, 9).items():
             f = 2 * flops if name.startswith("pair") else flops
-            print(f"{m}x{n}x{k} {name:18s} {t * 1e6:8.1f} µs  {f / t / 1e9:6.1f} GFLOP/s")
+            print(f"{m}x{n}x{k} {name:18s} {us:8.1f} µs  {f / us / 1e3:6.1f} GFLOP/s")
     widths = [784, 1024, 1024, 1024]
     Xs = numba.typed.List([rng.standard_normal((256, a)).astype(np.float32) for a in widths[:-1]])
     pairs = zip(widths[:-1], widths[1:])
@@ -78,7 +67,7 @@ def main():
     work = np.empty(g.work_size(256, 1024, 1024), np.float32)
     cases = {name: (lambda p=p: sequence(reps, Xs, Ws, Cs, work, np.int64(p))) for name, p in paths.items()}
     print("three layers in sequence: " + "  ".join(
-        f"{name} {t * 1e6:.0f} µs" for name, t in interleaved(cases, 7, reps).items()))
+        f"{name} {us:.0f} µs" for name, us in interleaved_us(cases, reps).items()))
 
 
 if __name__ == "__main__":
