@@ -11,8 +11,8 @@ import fastbp as fb
 
 TOL = 1e-11     # relative (and absolute, near zero); measured: at most 9e-14 over these cases (torch 2.13)
 
-# (widths, activations between the Linears, BatchNorm1d before each activation, bias,
-#  rows, loss (name, kwargs), optimizer (name, kwargs))
+# (widths, activations between the Linears, BatchNorm1d before each activation, bias (on the
+#  Linears that no BatchNorm1d follows: see ``_pair``), rows, loss (name, kwargs), optimizer (name, kwargs))
 CASES = {
     "relu-ce-adam": ([7, 13, 5], [("ReLU", {})], False, True, 9,
                      ("CrossEntropyLoss", {}), ("Adam", dict(lr=0.01))),
