@@ -14,8 +14,8 @@ TOL = 1e-11     # relative (and absolute, near zero); measured: at most 9e-14 ov
 # (widths, activations between the Linears, BatchNorm1d before each activation, bias (on the
 #  Linears that no BatchNorm1d follows: see ``_pair``), rows, loss (name, kwargs), optimizer (name, kwargs))
 CASES = {
-    "relu-ce-adam": ([7, 13, 5], [("ReLU", {})], False, True, 9,
-                     ("CrossEntropyLoss", {}), ("Adam", dict(lr=0.01))),
+    "relu_gelu-ce-adam": ([7, 13, 9, 5], [("ReLU", {}), ("GELU", {})], False, True, 9,
+                          ("CrossEntropyLoss", {}), ("Adam", dict(lr=0.01))),
     "bn-gelu-ce_smoothing-adamw": ([6, 11, 8, 4], [("GELU", dict(approximate="tanh")), ("Sigmoid", {})], True, True,
                                    10, ("CrossEntropyLoss", dict(label_smoothing=0.2)),
                                    ("AdamW", dict(lr=0.01, weight_decay=0.1))),
